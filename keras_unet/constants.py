@@ -1,0 +1,41 @@
+"""Single source of truth for the constants shared by training, evaluation, export and the runtime."""
+
+from __future__ import annotations
+
+#: Raw model input: RGB, float32, values in [0, 255], NHWC. Normalisation happens inside the graph.
+INPUT_VALUE_RANGE: tuple[float, float] = (0.0, 255.0)
+
+#: Per-channel RGB mean and standard deviation of the DRIVE training images inside the FOV (0-255
+#: scale), all 20 training images. ``keras_unet.data.channel_statistics`` recomputes them; a test
+#: keeps the two in step. Training recomputes them on its own training split.
+DRIVE_RGB_MEAN: tuple[float, float, float] = (180.7304, 97.2773, 57.1066)
+DRIVE_RGB_STD: tuple[float, float, float] = (46.2073, 29.1316, 17.5587)
+
+#: Threshold used when a model carries none chosen on validation data, and the second operating
+#: point every evaluation reports.
+DEFAULT_THRESHOLD: float = 0.5
+
+#: Names of the model's input and output tensors in every exported format.
+INPUT_NAME: str = "image"
+OUTPUT_NAME: str = "vessel_probability"
+
+#: The seed's U-Net: 4 poolings, 64 filters in the first level.
+SEED_DEPTH: int = 4
+SEED_FILTERS: int = 64
+
+#: Number of DRIVE training images held out for validation (model selection, threshold choice).
+VALIDATION_IMAGES: int = 4
+#: Seed of the validation split, so every run holds out the same images.
+VALIDATION_SEED: int = 2004
+
+
+def input_multiple(depth: int) -> int:
+    """Return the spatial multiple a U-Net of ``depth`` poolings needs (``2**depth``).
+
+    Args:
+        depth: Number of 2x2 max-pooling steps.
+
+    Returns:
+        The number that input height and width must be divisible by.
+    """
+    return 2**depth

@@ -1,0 +1,99 @@
+"""Whole-image inference shared by every runtime (Keras, ONNX): padding, flip TTA, thresholding.
+
+TensorFlow-free: a runtime only supplies ``predict_batch``, a function from a float32 NHWC batch of
+raw RGB (0-255) whose height and width are multiples of the model's multiple, to probabilities
+of shape ``(N, H, W)`` or ``(N, H, W, 1)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+BatchPredictor = Callable[[np.ndarray], np.ndarray]
+
+
+def padded_size(height: int, width: int, multiple: int) -> tuple[int, int]:
+    """Smallest size at least ``(height, width)`` whose sides are multiples of ``multiple``."""
+    return (-(-height // multiple) * multiple, -(-width // multiple) * multiple)
+
+
+def pad_to_multiple(array: np.ndarray, multiple: int) -> np.ndarray:
+    """Zero-pad the bottom and right of an ``(H, W, ...)`` array to multiples of ``multiple``.
+
+    Zeros look like the black surround of a fundus photograph, which the model sees in training.
+
+    Args:
+        array: Image or mask, height and width first.
+        multiple: Required multiple (``2**depth``).
+
+    Returns:
+        The padded array (the input itself when no padding is needed).
+    """
+    height, width = array.shape[:2]
+    new_h, new_w = padded_size(height, width, multiple)
+    if (new_h, new_w) == (height, width):
+        return array
+    pad = [(0, new_h - height), (0, new_w - width)] + [(0, 0)] * (array.ndim - 2)
+    return np.pad(array, pad)
+
+
+def predict_probability(
+    predict_batch: BatchPredictor,
+    image: np.ndarray,
+    multiple: int,
+    tta: bool = False,
+) -> np.ndarray:
+    """Vessel probability of one whole image.
+
+    Args:
+        predict_batch: The runtime's batch function (see module docstring).
+        image: ``(H, W, 3)`` raw RGB, uint8 or float 0-255.
+        multiple: The model's spatial multiple; the image is zero-padded to it and cropped back.
+        tta: Average the predictions of the image and its horizontal, vertical and double flips.
+
+    Returns:
+        ``(H, W)`` float32 probabilities.
+    """
+    height, width = image.shape[:2]
+    padded = pad_to_multiple(np.asarray(image, dtype=np.float32), multiple)
+    if tta:
+        batch = np.stack([padded, padded[:, ::-1], padded[::-1, :], padded[::-1, ::-1]])
+        out = np.asarray(predict_batch(np.ascontiguousarray(batch)), dtype=np.float32)
+        out = out.reshape(out.shape[:3])
+        probability = (out[0] + out[1][:, ::-1] + out[2][::-1, :] + out[3][::-1, ::-1]) / 4.0
+    else:
+        out = np.asarray(predict_batch(padded[None]), dtype=np.float32)
+        probability = out.reshape(out.shape[1:3])
+    return np.ascontiguousarray(probability[:height, :width])
+
+
+def binary_mask(probability: np.ndarray, threshold: float,
+                fov: np.ndarray | None = None) -> np.ndarray:
+    """Threshold probabilities (vessel when ``p >= threshold``), restricted to the FOV if given."""
+    mask = probability >= threshold
+    return mask & fov if fov is not None else mask
+
+
+def probability_to_uint8(probability: np.ndarray) -> np.ndarray:
+    """Probabilities in [0, 1] as a 0-255 grayscale image."""
+    return np.clip(np.round(probability * 255.0), 0, 255).astype(np.uint8)
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = (0, 255, 0),
+            opacity: float = 0.6) -> np.ndarray:
+    """Blend ``colour`` over ``image`` where ``mask`` is set.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        mask: ``(H, W)`` bool.
+        colour: RGB colour of the vessels.
+        opacity: 0 shows the image only, 1 paints the vessels solid.
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB.
+    """
+    out = image.astype(np.float32).copy()
+    out[mask] = (1.0 - opacity) * out[mask] + opacity * np.asarray(colour, np.float32)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)

@@ -1,0 +1,119 @@
+"""Training losses and Keras metrics, all accepting per-pixel sample weights (the FOV).
+
+Registered as Keras serialisables, so checkpoints with them reload (``--resume``) in safe mode.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+#: Losses selectable by name; ``mse`` is the seed's.
+LOSSES: tuple[str, ...] = ("mse", "bce", "dice", "bce+dice")
+
+
+def _weighted_dice(y_true, y_pred, sample_weight, smooth: float):
+    y_true = ops.cast(y_true, y_pred.dtype)
+    weight = ops.ones_like(y_pred) if sample_weight is None else ops.cast(sample_weight, y_pred.dtype)
+    weight = ops.broadcast_to(ops.reshape(weight, ops.shape(y_pred)), ops.shape(y_pred))
+    intersection = ops.sum(weight * y_true * y_pred)
+    total = ops.sum(weight * y_true) + ops.sum(weight * y_pred)
+    return 1.0 - (2.0 * intersection + smooth) / (total + smooth)
+
+
+@keras.saving.register_keras_serializable(package="keras_unet")
+class SoftDiceLoss(keras.losses.Loss):
+    """1 - soft Dice over the whole batch; pixel weights (e.g. the FOV) scale each pixel's share."""
+
+    def __init__(self, smooth: float = 1.0, name: str = "dice", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.smooth = smooth
+
+    def call(self, y_true, y_pred):  # Used by Keras only when no weights are given.
+        return _weighted_dice(y_true, y_pred, None, self.smooth)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        with ops.name_scope(self.name):
+            return _weighted_dice(y_true, ops.convert_to_tensor(y_pred), sample_weight, self.smooth)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "smooth": self.smooth}
+
+
+@keras.saving.register_keras_serializable(package="keras_unet")
+class BceDiceLoss(keras.losses.Loss):
+    """Binary cross-entropy plus soft Dice, both weighted by the pixel weights."""
+
+    def __init__(self, smooth: float = 1.0, name: str = "bce_dice", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.smooth = smooth
+        self._bce = keras.losses.BinaryCrossentropy()
+        self._dice = SoftDiceLoss(smooth)
+
+    def call(self, y_true, y_pred):
+        return self._bce(y_true, y_pred) + self._dice(y_true, y_pred)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        with ops.name_scope(self.name):
+            return self._bce(y_true, y_pred, sample_weight) + self._dice(
+                y_true, y_pred, sample_weight
+            )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "smooth": self.smooth}
+
+
+def get_loss(name: str) -> keras.losses.Loss:
+    """Return the loss called ``name`` (one of :data:`LOSSES`)."""
+    if name == "mse":
+        return keras.losses.MeanSquaredError(name="mse")
+    if name == "bce":
+        return keras.losses.BinaryCrossentropy(name="bce")
+    if name == "dice":
+        return SoftDiceLoss()
+    if name == "bce+dice":
+        return BceDiceLoss()
+    raise ValueError(f"loss must be one of {LOSSES}, received {name!r}")
+
+
+@keras.saving.register_keras_serializable(package="keras_unet")
+class DiceScore(keras.metrics.Metric):
+    """F1 (= Dice) of the mask ``y_pred >= threshold``, pooled over all pixels seen, weighted."""
+
+    def __init__(self, threshold: float = 0.5, name: str = "dice", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.threshold = threshold
+        self.tp = self.add_variable((), initializer="zeros", name="tp")
+        self.fp = self.add_variable((), initializer="zeros", name="fp")
+        self.fn = self.add_variable((), initializer="zeros", name="fn")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = ops.cast(ops.greater_equal(y_pred, self.threshold), "float32")
+        y_true = ops.cast(y_true, "float32")
+        weight = (
+            ops.ones_like(y_pred)
+            if sample_weight is None
+            else ops.reshape(ops.cast(sample_weight, "float32"), ops.shape(y_pred))
+        )
+        self.tp.assign_add(ops.sum(weight * y_true * y_pred))
+        self.fp.assign_add(ops.sum(weight * (1.0 - y_true) * y_pred))
+        self.fn.assign_add(ops.sum(weight * y_true * (1.0 - y_pred)))
+
+    def result(self):
+        denominator = 2.0 * self.tp + self.fp + self.fn
+        return ops.where(denominator > 0, 2.0 * self.tp / ops.maximum(denominator, 1e-12), 1.0)
+
+    def reset_state(self):
+        for variable in (self.tp, self.fp, self.fn):
+            variable.assign(0.0)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "threshold": self.threshold}
+
+
+def training_metrics() -> list[keras.metrics.Metric]:
+    """Metrics logged every epoch (on training patches and on the validation images)."""
+    return [
+        DiceScore(name="dice"),
+        keras.metrics.AUC(num_thresholds=200, name="auc"),
+    ]
