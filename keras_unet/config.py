@@ -95,39 +95,55 @@ class TrainConfig:
         def positive(name: str) -> None:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, "
-                                  f"received {value!r}")
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be a positive integer, received {value!r}"
+                )
 
-        for name in ("filters", "epochs", "patches_per_epoch", "patch_size", "batch_size",
-                     "cpu_replicas"):
+        for name in (
+            "filters",
+            "epochs",
+            "patches_per_epoch",
+            "patch_size",
+            "batch_size",
+            "cpu_replicas",
+        ):
             positive(name)
         if not 1 <= self.depth <= MAX_DEPTH:
             raise ConfigError(f"--depth must be in [1, {MAX_DEPTH}], received {self.depth}")
         multiple = input_multiple(self.depth)
         if self.patch_size % multiple:
-            raise ConfigError(f"--patch-size must be a multiple of 2**depth = {multiple}, "
-                              f"received {self.patch_size}")
+            raise ConfigError(
+                f"--patch-size must be a multiple of 2**depth = {multiple}, "
+                f"received {self.patch_size}"
+            )
         if self.loss not in LOSSES:
             raise ConfigError(f"--loss must be one of {', '.join(LOSSES)}, received {self.loss!r}")
         if self.upsampling not in UPSAMPLING_MODES:
-            raise ConfigError(f"--upsampling must be one of {', '.join(UPSAMPLING_MODES)}, "
-                              f"received {self.upsampling!r}")
+            raise ConfigError(
+                f"--upsampling must be one of {', '.join(UPSAMPLING_MODES)}, "
+                f"received {self.upsampling!r}"
+            )
         if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, "
-                              f"received {self.lr_schedule!r}")
+            raise ConfigError(
+                f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                f"received {self.lr_schedule!r}"
+            )
         if self.strategy not in STRATEGIES:
-            raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, "
-                              f"received {self.strategy!r}")
+            raise ConfigError(
+                f"--strategy must be one of {', '.join(STRATEGIES)}, received {self.strategy!r}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must be in [0, 1), received {self.dropout}")
         if not self.learning_rate > 0:
             raise ConfigError(f"--learning-rate must be > 0, received {self.learning_rate}")
         if self.validation_images < 0:
-            raise ConfigError(f"--validation-images must be >= 0, received "
-                              f"{self.validation_images}")
+            raise ConfigError(
+                f"--validation-images must be >= 0, received {self.validation_images}"
+            )
         if self.monitor not in ("val_dice", "val_auc", "val_loss"):
-            raise ConfigError(f"--monitor must be val_dice, val_auc or val_loss, received "
-                              f"{self.monitor!r}")
+            raise ConfigError(
+                f"--monitor must be val_dice, val_auc or val_loss, received {self.monitor!r}"
+            )
         if self.limit_images is not None and self.limit_images < 2:
             raise ConfigError(f"--limit-images must be >= 2, received {self.limit_images}")
         if not self.name or Path(self.name).name != self.name:

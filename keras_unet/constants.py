@@ -1,4 +1,4 @@
-"""Single source of truth for the constants shared by training, evaluation, export and the runtime."""
+"""Single source of truth for constants shared by training, evaluation, export and runtime."""
 
 from __future__ import annotations
 

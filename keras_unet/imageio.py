@@ -14,6 +14,7 @@ Anything else (a file that is missing, empty, truncated, not an image, or of siz
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -112,10 +113,9 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
     """
     path = os.fspath(path)
     image = _open(path)
-    try:
+    # A broken EXIF block must not make the pixels unreadable.
+    with contextlib.suppress(Exception):
         image = ImageOps.exif_transpose(image) or image
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not make the pixels unreadable.
-        pass
     if image.width == 0 or image.height == 0:
         raise ImageReadError(path, "image has zero size")
     mode = image.mode
@@ -136,10 +136,14 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def read_binary(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a manual annotation or FOV mask as a boolean array ``(H, W)`` (any non-zero is True).
+    """Read a manual annotation or FOV mask as a boolean array ``(H, W)``.
+
+    Palette and colour files are converted to gray first (a colour pixel counts by its brightest
+    channel). Files holding only 0 and 1 count every non-zero pixel; others count pixels above
+    half of their type's range (DRIVE's 2nd-manual GIFs store 3 and 253, for instance).
 
     Args:
-        path: A GIF, PNG, TIFF, ... file; colour files count a pixel as set if any channel is.
+        path: A GIF, PNG, TIFF, ... file.
 
     Returns:
         The binary mask.
@@ -149,12 +153,17 @@ def read_binary(path: str | os.PathLike[str]) -> np.ndarray:
     """
     path = os.fspath(path)
     image = _open(path)
-    array = np.asarray(image.convert("L") if image.mode in ("P", "PA", "1") else image)
+    if image.mode in ("P", "PA", "1"):
+        image = image.convert("L")
+    array = np.asarray(image)
     if array.ndim == 3:
         array = array[:, :, :3].max(axis=2)
     if array.size == 0:
         raise ImageReadError(path, "image has zero size")
-    return array > 0
+    if array.dtype == np.bool_ or array.max(initial=0) <= 1:
+        return array > 0
+    top = float(np.iinfo(array.dtype).max) if np.issubdtype(array.dtype, np.integer) else 1.0
+    return array > top / 2
 
 
 def write_png(path: str | os.PathLike[str], array: np.ndarray) -> None:

@@ -69,8 +69,9 @@ def predict_probability(
     return np.ascontiguousarray(probability[:height, :width])
 
 
-def binary_mask(probability: np.ndarray, threshold: float,
-                fov: np.ndarray | None = None) -> np.ndarray:
+def binary_mask(
+    probability: np.ndarray, threshold: float, fov: np.ndarray | None = None
+) -> np.ndarray:
     """Threshold probabilities (vessel when ``p >= threshold``), restricted to the FOV if given."""
     mask = probability >= threshold
     return mask & fov if fov is not None else mask
@@ -81,8 +82,12 @@ def probability_to_uint8(probability: np.ndarray) -> np.ndarray:
     return np.clip(np.round(probability * 255.0), 0, 255).astype(np.uint8)
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = (0, 255, 0),
-            opacity: float = 0.6) -> np.ndarray:
+def overlay(
+    image: np.ndarray,
+    mask: np.ndarray,
+    colour: tuple[int, int, int] = (0, 255, 0),
+    opacity: float = 0.6,
+) -> np.ndarray:
     """Blend ``colour`` over ``image`` where ``mask`` is set.
 
     Args:

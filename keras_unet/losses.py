@@ -14,8 +14,10 @@ LOSSES: tuple[str, ...] = ("mse", "bce", "dice", "bce+dice")
 
 def _weighted_dice(y_true, y_pred, sample_weight, smooth: float):
     y_true = ops.cast(y_true, y_pred.dtype)
-    weight = ops.ones_like(y_pred) if sample_weight is None else ops.cast(sample_weight, y_pred.dtype)
-    weight = ops.broadcast_to(ops.reshape(weight, ops.shape(y_pred)), ops.shape(y_pred))
+    if sample_weight is None:
+        weight = ops.ones_like(y_pred)
+    else:
+        weight = ops.reshape(ops.cast(sample_weight, y_pred.dtype), ops.shape(y_pred))
     intersection = ops.sum(weight * y_true * y_pred)
     total = ops.sum(weight * y_true) + ops.sum(weight * y_pred)
     return 1.0 - (2.0 * intersection + smooth) / (total + smooth)

@@ -134,8 +134,9 @@ def best_f1_threshold(probability: np.ndarray, truth: np.ndarray) -> tuple[float
     )
     precision, recall = precision[:-1], recall[:-1]
     denominator = precision + recall
-    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(denominator),
-                   where=denominator > 0)
+    f1 = np.divide(
+        2 * precision * recall, denominator, out=np.zeros_like(denominator), where=denominator > 0
+    )
     best = int(np.argmax(f1))
     return float(thresholds[best]), float(f1[best])
 

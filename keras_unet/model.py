@@ -29,8 +29,9 @@ UPSAMPLING_MODES: tuple[str, ...] = ("upsample", "transpose")
 MAX_DEPTH = 7
 
 
-def _conv_block(x: keras.KerasTensor, filters: int, name: str, dropout: float,
-                batch_norm: bool) -> keras.KerasTensor:
+def _conv_block(
+    x: keras.KerasTensor, filters: int, name: str, dropout: float, batch_norm: bool
+) -> keras.KerasTensor:
     """Two (3x3 conv -> BatchNorm -> ReLU), with optional dropout between them."""
     for i in (1, 2):
         if i == 2 and dropout > 0:
@@ -42,8 +43,9 @@ def _conv_block(x: keras.KerasTensor, filters: int, name: str, dropout: float,
     return x
 
 
-def _up_block(x: keras.KerasTensor, filters: int, name: str, mode: str,
-              batch_norm: bool) -> keras.KerasTensor:
+def _up_block(
+    x: keras.KerasTensor, filters: int, name: str, mode: str, batch_norm: bool
+) -> keras.KerasTensor:
     """Double the spatial size and halve the channels (the seed's ``up_conv``)."""
     if mode == "upsample":
         x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_upsample")(x)

@@ -45,8 +45,11 @@ def plot_history(csv_path: str | Path, png_path: str | Path, title: str = "") ->
     ax_loss.set_yscale("log")
     ax_loss.grid(alpha=0.3)
     ax_loss.legend()
-    for key, label in (("dice", "training Dice"), ("val_dice", "validation Dice"),
-                       ("val_auc", "validation AUC")):
+    for key, label in (
+        ("dice", "training Dice"),
+        ("val_dice", "validation Dice"),
+        ("val_auc", "validation AUC"),
+    ):
         if key in history:
             ax_metric.plot(epochs, history[key], label=label)
     ax_metric.set_xlabel("epoch")

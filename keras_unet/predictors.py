@@ -54,7 +54,9 @@ def load_keras_model(path: str | Path):  # -> keras.Model
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
     if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path}: not a .keras model (not a zip archive; corrupt or wrong file)")
+        raise ModelFileError(
+            f"{path}: not a .keras model (not a zip archive: corrupt or another kind of file)"
+        )
     import keras
 
     import keras_unet.losses  # noqa: F401 - registers the custom losses/metrics.
@@ -71,16 +73,22 @@ def load_keras_model(path: str | Path):  # -> keras.Model
 def check_vessel_model(model, path: str | Path) -> None:  # model: keras.Model
     """Refuse models that do not map RGB images to one sigmoid probability channel."""
     if len(model.inputs) != 1 or model.inputs[0].shape[-1] != 3:
-        raise ModelFileError(f"{path}: model must take one RGB input (..., 3), "
-                             f"has {[tuple(i.shape) for i in model.inputs]}")
+        raise ModelFileError(
+            f"{path}: model must take one RGB input (..., 3), "
+            f"has {[tuple(i.shape) for i in model.inputs]}"
+        )
     if len(model.outputs) != 1 or model.outputs[0].shape[-1] != 1:
-        raise ModelFileError(f"{path}: model must output one channel (..., 1), "
-                             f"has {[tuple(o.shape) for o in model.outputs]}")
+        raise ModelFileError(
+            f"{path}: model must output one channel (..., 1), "
+            f"has {[tuple(o.shape) for o in model.outputs]}"
+        )
     last = model.layers[-1]
     activation = getattr(getattr(last, "activation", None), "__name__", None)
     if activation != "sigmoid":
-        raise ModelFileError(f"{path}: model output must be a sigmoid, last layer "
-                             f"'{last.name}' has activation {activation!r}")
+        raise ModelFileError(
+            f"{path}: model output must be a sigmoid, last layer "
+            f"'{last.name}' has activation {activation!r}"
+        )
 
 
 def keras_predictor(model, path: str | Path, card: dict[str, Any] | None = None) -> Predictor:
@@ -92,8 +100,9 @@ def keras_predictor(model, path: str | Path, card: dict[str, Any] | None = None)
     def predict_batch(batch: np.ndarray) -> np.ndarray:
         return np.asarray(model(batch, training=False))
 
-    return Predictor(Path(path), "keras", model_multiple(model), card_threshold(card),
-                     predict_batch, card)
+    return Predictor(
+        Path(path), "keras", model_multiple(model), card_threshold(card), predict_batch, card
+    )
 
 
 def load_predictor(path: str | Path) -> Predictor:

@@ -14,6 +14,7 @@ A run folder ``runs/<name>/`` receives::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Keras warns that fit's default shuffle=True is ignored for a tf.data.Dataset; ours shuffles itself.
+# Keras warns that fit's shuffle=True is ignored for a tf.data.Dataset; ours shuffles itself.
 warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed.*")
 
 from keras_unet import __version__  # noqa: E402
@@ -34,8 +35,17 @@ from keras_unet.constants import input_multiple  # noqa: E402
 from keras_unet.errors import cli_errors  # noqa: E402
 from keras_unet.model_card import write_json  # noqa: E402
 
-RUN_FILES = ("config.json", "environment.json", "history.csv", "loss_curves.png", "state.json",
-             "last.keras", "best.keras", "model.keras", "tensorboard")
+RUN_FILES = (
+    "config.json",
+    "environment.json",
+    "history.csv",
+    "loss_curves.png",
+    "state.json",
+    "last.keras",
+    "best.keras",
+    "model.keras",
+    "tensorboard",
+)
 
 
 def environment_info() -> dict[str, Any]:
@@ -67,12 +77,17 @@ def _prepare_run_dir(config: TrainConfig, resume: bool, overwrite: bool) -> Path
         return run_dir
     if run_dir.exists() and any(run_dir.iterdir()):
         if not overwrite:
-            raise ConfigError(f"{run_dir}: run folder exists; pass --resume to continue it or "
-                              "--overwrite to replace it")
+            raise ConfigError(
+                f"{run_dir}: run folder exists; pass --resume to continue it or "
+                "--overwrite to replace it"
+            )
         foreign = [p.name for p in run_dir.iterdir() if p.name not in RUN_FILES]
         if foreign:
-            raise ConfigError(f"{run_dir}: holds files a run does not write ({', '.join(foreign)}); "
-                              "refusing to overwrite, move them or pick another --name")
+            raise ConfigError(
+                f"{run_dir}: holds files a run does not write "
+                f"({', '.join(foreign)}); refusing to overwrite, move them or pick "
+                "another --name"
+            )
         for item in run_dir.iterdir():
             shutil.rmtree(item) if item.is_dir() else item.unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -82,14 +97,14 @@ def _prepare_run_dir(config: TrainConfig, resume: bool, overwrite: bool) -> Path
 def _configure_devices(config: TrainConfig) -> None:
     import tensorflow as tf
 
-    if config.strategy == "mirrored" and config.cpu_replicas > 1 and not tf.config.list_physical_devices("GPU"):
+    gpus = tf.config.list_physical_devices("GPU")
+    if config.strategy == "mirrored" and config.cpu_replicas > 1 and not gpus:
         cpu = tf.config.list_physical_devices("CPU")[0]
-        try:
+        # RuntimeError: TF already initialised (e.g. in-process tests); use what exists.
+        with contextlib.suppress(RuntimeError):
             tf.config.set_logical_device_configuration(
                 cpu, [tf.config.LogicalDeviceConfiguration()] * config.cpu_replicas
             )
-        except RuntimeError:  # Already initialised (e.g. in-process tests): use what exists.
-            pass
     if config.mixed_precision:
         import keras
 
@@ -192,8 +207,13 @@ def _choose_threshold(model, run_dir: Path, validation) -> dict[str, Any]:
     }
 
 
-def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
-          verbose: int | str = "auto") -> Path:
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    verbose: int | str = "auto",
+) -> Path:
     """Train a U-Net as ``config`` says and leave everything in its run folder.
 
     Args:
@@ -217,10 +237,13 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     if config.limit_images:
         train_paths = train_paths[: config.limit_images]
     if config.validation_images >= len(train_paths):
-        raise ConfigError(f"--validation-images {config.validation_images} leaves no training "
-                          f"images (found {len(train_paths)})")
-    fit_paths, val_paths = validation_split(train_paths, config.validation_images,
-                                            config.validation_seed)
+        raise ConfigError(
+            f"--validation-images {config.validation_images} leaves no training "
+            f"images (found {len(train_paths)})"
+        )
+    fit_paths, val_paths = validation_split(
+        train_paths, config.validation_images, config.validation_seed
+    )
     run_dir = _prepare_run_dir(config, resume, overwrite)
     fit_samples, val_samples = load_samples(fit_paths), load_samples(val_paths)
     mean, std = channel_statistics(fit_samples)
@@ -245,8 +268,15 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         if resume:
             model = keras.saving.load_model(run_dir / "last.keras", compile=True, safe_mode=True)
         else:
-            model = build_unet(config.filters, config.depth, config.upsampling, config.dropout,
-                               mean=mean, std=std, name=f"unet_w{config.filters}_d{config.depth}")
+            model = build_unet(
+                config.filters,
+                config.depth,
+                config.upsampling,
+                config.dropout,
+                mean=mean,
+                std=std,
+                name=f"unet_w{config.filters}_d{config.depth}",
+            )
             _compile(model, config)
     card = {
         "name": config.name,
@@ -272,12 +302,15 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
 
     initial_epoch = int(state.get("epoch", 0))
     train_ds = patch_dataset(
-        fit_samples, config.patch_size, config.batch_size, config.seed,
+        fit_samples,
+        config.patch_size,
+        config.batch_size,
+        config.seed,
         Augmentation() if config.augment else Augmentation.none(),
-        start_index=initial_epoch * config.steps_per_epoch * config.batch_size,
+        patches_per_epoch=config.steps_per_epoch * config.batch_size,
+        start_epoch=initial_epoch,
     )
-    val_ds = (full_image_dataset(val_samples, input_multiple(config.depth))
-              if val_samples else None)
+    val_ds = full_image_dataset(val_samples, input_multiple(config.depth)) if val_samples else None
     callbacks = [
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False),
@@ -330,40 +363,72 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     a = p.add_argument
-    a("--data", dest="data_dir", default=d.data_dir,
-      help="DRIVE-layout root; its training/ folder is used (test/ never is)")
+    a(
+        "--data",
+        dest="data_dir",
+        default=d.data_dir,
+        help="DRIVE-layout root; its training/ folder is used (test/ never is)",
+    )
     a("--runs-dir", default=d.runs_dir, help="parent folder of run folders")
     a("--name", default=d.name, help="run folder name under --runs-dir")
     a("--filters", type=int, default=d.filters, help="width of the first level (64 = the seed)")
     a("--depth", type=int, default=d.depth, help="number of 2x2 poolings (4 = the seed)")
-    a("--upsampling", default=d.upsampling, help="'upsample' (seed: nearest + 3x3 conv) or "
-      "'transpose' (2x2 transposed conv)")
+    a(
+        "--upsampling",
+        default=d.upsampling,
+        help="'upsample' (seed: nearest + 3x3 conv) or 'transpose' (2x2 transposed conv)",
+    )
     a("--dropout", type=float, default=d.dropout, help="dropout between the convs of each block")
     a("--loss", default=d.loss, help="mse (the seed), bce, dice or bce+dice")
-    a("--epochs", type=int, default=None,
-      help=f"number of epochs (default {d.epochs}; with --resume: the saved total, or a new one)")
-    a("--patches-per-epoch", type=int, default=d.patches_per_epoch,
-      help="random FOV patches per epoch")
+    a(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"number of epochs (default {d.epochs}; with --resume: the saved total, or a new one)",
+    )
+    a(
+        "--patches-per-epoch",
+        type=int,
+        default=d.patches_per_epoch,
+        help="random FOV patches per epoch",
+    )
     a("--patch-size", type=int, default=d.patch_size, help="patch side, a multiple of 2**depth")
     a("--batch-size", type=int, default=d.batch_size, help="patches per step (global batch)")
     a("--learning-rate", type=float, default=d.learning_rate, help="initial Adam learning rate")
     a("--lr-schedule", default=d.lr_schedule, help="cosine (decay to 1%%) or constant")
-    a("--validation-images", type=int, default=d.validation_images,
-      help="training images held out for model selection and the threshold")
+    a(
+        "--validation-images",
+        type=int,
+        default=d.validation_images,
+        help="training images held out for model selection and the threshold",
+    )
     a("--validation-seed", type=int, default=d.validation_seed, help="seed choosing them")
     a("--seed", type=int, default=d.seed, help="seed of initialisation and patch sampling")
     a("--no-augment", dest="augment", action="store_false", help="no flips/rotations/jitter")
     a("--monitor", default=d.monitor, help="best-checkpoint metric: val_dice, val_auc, val_loss")
     a("--mixed-precision", action="store_true", help="float16 compute (for GPUs)")
-    a("--strategy", default=d.strategy, help="'default' or 'mirrored' (MirroredStrategy over "
-      "all GPUs, or over --cpu-replicas logical CPUs)")
-    a("--cpu-replicas", type=int, default=d.cpu_replicas,
-      help="logical CPU devices for --strategy mirrored without GPUs")
+    a(
+        "--strategy",
+        default=d.strategy,
+        help="'default' or 'mirrored' (MirroredStrategy over "
+        "all GPUs, or over --cpu-replicas logical CPUs)",
+    )
+    a(
+        "--cpu-replicas",
+        type=int,
+        default=d.cpu_replicas,
+        help="logical CPU devices for --strategy mirrored without GPUs",
+    )
     a("--limit-images", type=int, default=None, help="use only the first N training images")
     a("--resume", action="store_true", help="continue runs/<name> from last.keras")
     a("--overwrite", action="store_true", help="replace an existing run folder")
-    a("--verbose", type=int, choices=(0, 1, 2), default=None,
-      help="0 silent, 1 progress bar, 2 one line per epoch (default: 1 on a terminal)")
+    a(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=None,
+        help="0 silent, 1 progress bar, 2 one line per epoch (default: 1 on a terminal)",
+    )
     return p
 
 
@@ -376,15 +441,18 @@ def main(argv: list[str] | None = None) -> int:
         config = resume_config(args["runs_dir"], args["name"], args["epochs"])
     else:
         config = TrainConfig(**{k: v for k, v in args.items() if v is not None})
-    run_dir = train(config, resume=resume, overwrite=overwrite,
-                    verbose="auto" if verbose is None else verbose)
+    run_dir = train(
+        config, resume=resume, overwrite=overwrite, verbose="auto" if verbose is None else verbose
+    )
     card = json.loads((run_dir / "config.json").read_text())
     val = card.get("validation", {}).get("at_threshold", {})
     print(f"run folder: {run_dir}")
     print(f"model: {run_dir / 'model.keras'}  threshold: {card['threshold']}")
     if val:
-        print(f"validation (FOV): F1 {val['f1']:.4f}  AUC {val['auc_roc']:.4f}  "
-              f"Acc {val['accuracy']:.4f}")
+        print(
+            f"validation (FOV): F1 {val['f1']:.4f}  AUC {val['auc_roc']:.4f}  "
+            f"Acc {val['accuracy']:.4f}"
+        )
     return 0
 
 

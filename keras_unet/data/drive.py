@@ -117,7 +117,9 @@ def find_samples(
         manual = _match(image, manuals, "manual")
         mask = _match(image, masks, "mask")
         if manual is None and require_manual:
-            raise DatasetError(f"{image}: no matching manual annotation in {split_dir / MANUAL_DIR}")
+            raise DatasetError(
+                f"{image}: no matching manual annotation in {split_dir / MANUAL_DIR}"
+            )
         if mask is None and require_mask:
             raise DatasetError(f"{image}: no matching FOV mask in {split_dir / MASK_DIR}")
         samples.append(
@@ -188,9 +190,7 @@ def validation_split(
         ``(train, validation)``, each sorted by sample id.
     """
     if not 0 <= count < len(samples):
-        raise ValueError(
-            f"validation count must be in [0, {len(samples) - 1}], got {count}"
-        )
+        raise ValueError(f"validation count must be in [0, {len(samples) - 1}], got {count}")
     ids = sorted(s.sample_id for s in samples)
     held_out = set(random.Random(seed).sample(ids, count))
     train = [s for s in samples if s.sample_id not in held_out]

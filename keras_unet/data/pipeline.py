@@ -97,13 +97,15 @@ def patch_dataset(
     batch_size: int,
     seed: int,
     augmentation: Augmentation = Augmentation(),
-    start_index: int = 0,
-    shuffle_buffer: int = 256,
+    patches_per_epoch: int = 1024,
+    start_epoch: int = 0,
 ) -> tf.data.Dataset:
     """An endless dataset of random training patches centred on FOV pixels.
 
     Each patch is centred on a pixel drawn uniformly from all FOV pixels of all images (so larger
-    fields of view give more patches) and shifted, where needed, to lie inside its image.
+    fields of view give more patches) and shifted, where needed, to lie inside its image. Patch
+    ``i`` depends only on ``(seed, i)``; the order of the patches of each epoch is shuffled with a
+    per-epoch seed, so epoch ``e`` is the same whether training started at 0 or resumed at ``e``.
 
     Args:
         samples: Training samples (with annotations).
@@ -111,8 +113,8 @@ def patch_dataset(
         batch_size: Patches per batch.
         seed: Seed of every random choice.
         augmentation: Transforms applied to each patch.
-        start_index: Index of the first patch (``epoch * patches_per_epoch`` when resuming).
-        shuffle_buffer: Size of the shuffle buffer mixing consecutive patches.
+        patches_per_epoch: Patches per epoch (a multiple of ``batch_size`` keeps batches aligned).
+        start_epoch: First epoch to produce (when resuming).
 
     Returns:
         Batches of ``(image float32 [B, P, P, 3] in 0-255, label float32 [B, P, P, 1] in {0, 1})``.
@@ -136,8 +138,8 @@ def patch_dataset(
         img, y, x = tf.unstack(tf.gather(coords_t, pick))
         top = tf.clip_by_value(y - half, 0, sizes_t[img, 0] - patch_size)
         left = tf.clip_by_value(x - half, 0, sizes_t[img, 1] - patch_size)
-        image = tf.cast(images_t[img, top:top + patch_size, left:left + patch_size], tf.float32)
-        label = tf.cast(labels_t[img, top:top + patch_size, left:left + patch_size], tf.float32)
+        image = tf.cast(images_t[img, top : top + patch_size, left : left + patch_size], tf.float32)
+        label = tf.cast(labels_t[img, top : top + patch_size, left : left + patch_size], tf.float32)
         image, label = _augment(image, label, base, augmentation)
         image = tf.ensure_shape(image, (patch_size, patch_size, 3))
         label = tf.ensure_shape(label, (patch_size, patch_size, 1))
@@ -145,10 +147,16 @@ def patch_dataset(
 
     options = tf.data.Options()
     options.deterministic = True
+    per_epoch = tf.constant(patches_per_epoch, tf.int64)
+
+    def epoch_indices(epoch: tf.Tensor) -> tf.data.Dataset:
+        indices = tf.data.Dataset.range(epoch * per_epoch, (epoch + 1) * per_epoch)
+        return indices.shuffle(patches_per_epoch, seed=seed * 100_003 + epoch)
+
     return (
-        tf.data.Dataset.counter(start_index)
+        tf.data.Dataset.counter(start_epoch)
+        .flat_map(epoch_indices)
         .map(make_patch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
         .batch(batch_size, drop_remainder=True)
         .prefetch(tf.data.AUTOTUNE)
         .with_options(options)

@@ -1,0 +1,38 @@
+"""Markdown tables and number formatting shared by the evaluation, export and benchmark reports."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def fmt(value: object, digits: int = 4) -> str:
+    """Format a number for a table (``–`` for missing/NaN), anything else with ``str``."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return "–" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], digits: int = 4
+) -> str:
+    """A GitHub-flavoured Markdown table.
+
+    Args:
+        headers: Column titles.
+        rows: Cells; numbers are formatted with :func:`fmt`.
+        digits: Decimals for floats.
+
+    Returns:
+        The table, lines joined by newlines (no trailing newline).
+    """
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(fmt(cell, digits) for cell in row) + " |")
+    return "\n".join(lines)
