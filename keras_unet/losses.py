@@ -35,8 +35,7 @@ class SoftDiceLoss(keras.losses.Loss):
         return _weighted_dice(y_true, y_pred, None, self.smooth)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        with ops.name_scope(self.name):
-            return _weighted_dice(y_true, ops.convert_to_tensor(y_pred), sample_weight, self.smooth)
+        return _weighted_dice(y_true, ops.convert_to_tensor(y_pred), sample_weight, self.smooth)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "smooth": self.smooth}
@@ -56,10 +55,7 @@ class BceDiceLoss(keras.losses.Loss):
         return self._bce(y_true, y_pred) + self._dice(y_true, y_pred)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        with ops.name_scope(self.name):
-            return self._bce(y_true, y_pred, sample_weight) + self._dice(
-                y_true, y_pred, sample_weight
-            )
+        return self._bce(y_true, y_pred, sample_weight) + self._dice(y_true, y_pred, sample_weight)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "smooth": self.smooth}

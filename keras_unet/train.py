@@ -310,7 +310,11 @@ def train(
         patches_per_epoch=config.steps_per_epoch * config.batch_size,
         start_epoch=initial_epoch,
     )
-    val_ds = full_image_dataset(val_samples, input_multiple(config.depth)) if val_samples else None
+    val_ds = None
+    if val_samples:
+        val_ds = full_image_dataset(
+            val_samples, input_multiple(config.depth), batch_size=strategy.num_replicas_in_sync
+        )
     callbacks = [
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False),

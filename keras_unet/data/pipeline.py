@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_unet.data.drive import Sample
-from keras_unet.inference import pad_to_multiple
+from keras_unet.inference import padded_size
 
 
 @dataclass(frozen=True)
@@ -163,33 +163,54 @@ def patch_dataset(
     )
 
 
-def full_image_dataset(samples: Sequence[Sample], multiple: int) -> tf.data.Dataset:
-    """Whole images zero-padded to ``multiple``, with the FOV as per-pixel sample weight.
+def full_image_dataset(
+    samples: Sequence[Sample], multiple: int, batch_size: int = 1
+) -> tf.data.Dataset:
+    """Whole images zero-padded to a common size, with the FOV as per-pixel sample weight.
+
+    Every image is padded to the largest padded size among ``samples`` (so images of different
+    sizes batch together), and the list is completed with zero-weight blank images up to a
+    multiple of ``batch_size`` (so each replica of a distribution strategy gets a full share).
+    Padding and pixels outside the FOV weigh 0 and do not change any metric.
 
     Args:
         samples: Samples with annotations (validation images).
         multiple: The model's spatial multiple.
+        batch_size: Images per batch (the number of replicas under a strategy).
 
     Returns:
-        Batches of one ``(image, label, fov_weight)``; padding and pixels outside the FOV weigh 0.
+        Batches of ``(image, label, fov_weight)``, each ``float32 [B, H, W, C]``.
     """
+    height, width = padded_size(
+        max(s.image.shape[0] for s in samples), max(s.image.shape[1] for s in samples), multiple
+    )
+    count = -(-len(samples) // batch_size) * batch_size
+
+    def padded(array: np.ndarray) -> np.ndarray:
+        out = np.zeros((height, width, array.shape[2]), np.float32)
+        out[: array.shape[0], : array.shape[1]] = array
+        return out
 
     def generator():
         for s in samples:
-            image = pad_to_multiple(s.image.astype(np.float32), multiple)
-            label = pad_to_multiple(s.vessels[..., None].astype(np.float32), multiple)
-            weight = pad_to_multiple(s.fov[..., None].astype(np.float32), multiple)
-            yield image, label, weight
+            yield (
+                padded(s.image.astype(np.float32)),
+                padded(s.vessels[..., None].astype(np.float32)),
+                padded(s.fov[..., None].astype(np.float32)),
+            )
+        blank = np.zeros((height, width, 1), np.float32)
+        for _ in range(count - len(samples)):
+            yield np.zeros((height, width, 3), np.float32), blank, blank
 
     spec = (
-        tf.TensorSpec((None, None, 3), tf.float32),
-        tf.TensorSpec((None, None, 1), tf.float32),
-        tf.TensorSpec((None, None, 1), tf.float32),
+        tf.TensorSpec((height, width, 3), tf.float32),
+        tf.TensorSpec((height, width, 1), tf.float32),
+        tf.TensorSpec((height, width, 1), tf.float32),
     )
     return (
         tf.data.Dataset.from_generator(generator, output_signature=spec)
-        .apply(tf.data.experimental.assert_cardinality(len(samples)))
-        .batch(1)
+        .apply(tf.data.experimental.assert_cardinality(count))
+        .batch(batch_size)
         .cache()
         .prefetch(tf.data.AUTOTUNE)
     )

@@ -1,0 +1,51 @@
+# Single entry point. On a fresh machine:  make demo   (main job)   and   make test   (test suite).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NAME   ?= drive_unet_w16
+MODEL  ?= saved_models/$(NAME)/$(NAME).keras
+OUT    ?= results/$(NAME)_test
+
+.PHONY: help venv demo test test-fast lint format train evaluate clean
+
+help:
+	@echo "make demo      segment + evaluate the DRIVE test set with the shipped model ($(MODEL))"
+	@echo "make test      run ruff and the whole test suite (creates $(VENV) first)"
+	@echo "make train     train the shipped recipe into runs/$(NAME)"
+	@echo "make evaluate  evaluate MODEL=... on the DRIVE test set"
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[all]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m keras_unet.evaluate --model $(MODEL) --split test --out $(OUT)
+
+evaluate: demo
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not e2e"
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+train: $(STAMP)
+	$(PY) -m keras_unet.train --name $(NAME)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

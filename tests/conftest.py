@@ -1,0 +1,93 @@
+"""Shared fixtures: DRIVE crops in DRIVE layout, and one tiny trained model for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DRIVE = REPO / "data" / "DRIVE"
+#: Crop window (top, left, size) inside the FOV of every DRIVE image, holding several vessels.
+CROP = (200, 180, 96)
+
+
+def _crop(path: Path, top: int, left: int, size: int) -> Image.Image:
+    image = Image.open(path)
+    image.load()
+    return image.crop((left, top, left + size, top + size))
+
+
+def make_drive_crops(root: Path, training_ids: list[str], test_ids: list[str]) -> Path:
+    """Write DRIVE-layout crops (TIFF images, GIF manuals and masks) under ``root``."""
+    top, left, size = CROP
+    for split, ids in (("training", training_ids), ("test", test_ids)):
+        for sub in ("images", "1st_manual", "mask") + (("2nd_manual",) if split == "test" else ()):
+            (root / split / sub).mkdir(parents=True, exist_ok=True)
+        for sid in ids:
+            src = DRIVE / split
+            _crop(src / "images" / f"{sid}_{split}.tif", top, left, size).save(
+                root / split / "images" / f"{sid}_{split}.tif"
+            )
+            _crop(src / "1st_manual" / f"{sid}_manual1.gif", top, left, size).save(
+                root / split / "1st_manual" / f"{sid}_manual1.gif"
+            )
+            _crop(src / "mask" / f"{sid}_{split}_mask.gif", top, left, size).save(
+                root / split / "mask" / f"{sid}_{split}_mask.gif"
+            )
+            if split == "test":
+                _crop(src / "2nd_manual" / f"{sid}_manual2.gif", top, left, size).save(
+                    root / split / "2nd_manual" / f"{sid}_manual2.gif"
+                )
+    return root
+
+
+@pytest.fixture(scope="session")
+def drive_crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small DRIVE-layout data set: 6 training and 2 test crops of 96x96."""
+    return make_drive_crops(
+        tmp_path_factory.mktemp("drive_crops") / "DRIVE",
+        ["21", "22", "23", "24", "25", "26"],
+        ["01", "02"],
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_run(drive_crops: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny U-Net trained for two short epochs on the crops (shared by the e2e tests)."""
+    from keras_unet.config import TrainConfig
+    from keras_unet.train import train
+
+    config = tiny_config(drive_crops, tmp_path_factory.mktemp("runs"), "tiny")
+    return train(config, verbose=0)
+
+
+def tiny_config(data_dir: Path, runs_dir: Path, name: str, **overrides):
+    """Settings of a model small enough to train in seconds."""
+    from keras_unet.config import TrainConfig
+
+    values = dict(
+        data_dir=str(data_dir),
+        runs_dir=str(runs_dir),
+        name=name,
+        filters=4,
+        depth=2,
+        epochs=2,
+        patches_per_epoch=16,
+        patch_size=32,
+        batch_size=8,
+        validation_images=2,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)

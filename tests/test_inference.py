@@ -1,0 +1,52 @@
+"""Whole-image inference helpers: padding, flip TTA, thresholding, overlay."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from keras_unet.inference import (
+    binary_mask,
+    overlay,
+    pad_to_multiple,
+    padded_size,
+    predict_probability,
+    probability_to_uint8,
+)
+
+
+def test_padding_to_the_multiple():
+    assert padded_size(584, 565, 16) == (592, 576)
+    assert padded_size(64, 64, 16) == (64, 64)
+    image = np.ones((5, 7, 3), np.float32)
+    padded = pad_to_multiple(image, 4)
+    assert padded.shape == (8, 8, 3) and padded[:5, :7].all() and padded[5:].sum() == 0
+    assert pad_to_multiple(image[:4, :4], 4).shape == (4, 4, 3)
+
+
+def _position_model(batch: np.ndarray) -> np.ndarray:
+    """A fake model whose output is the red channel / 255: position-dependent, flip-equivariant."""
+    assert batch.shape[1] % 8 == 0 and batch.shape[2] % 8 == 0
+    return batch[..., :1] / 255.0
+
+
+def test_predict_crops_back_and_tta_undoes_its_flips():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (13, 21, 3)).astype(np.uint8)
+    plain = predict_probability(_position_model, image, 8)
+    assert plain.shape == (13, 21) and plain.dtype == np.float32
+    np.testing.assert_allclose(plain, image[..., 0] / 255.0, atol=1e-6)
+    np.testing.assert_allclose(
+        predict_probability(_position_model, image, 8, tta=True), plain, atol=1e-6
+    )
+
+
+def test_threshold_fov_and_overlay():
+    prob = np.array([[0.2, 0.5], [0.7, 0.9]], np.float32)
+    fov = np.array([[True, True], [True, False]])
+    assert binary_mask(prob, 0.5).tolist() == [[False, True], [True, True]]
+    assert binary_mask(prob, 0.5, fov).tolist() == [[False, True], [True, False]]
+    assert probability_to_uint8(prob).tolist() == [[51, 128], [178, 230]]
+    image = np.full((2, 2, 3), 100, np.uint8)
+    out = overlay(image, binary_mask(prob, 0.5, fov), colour=(0, 255, 0), opacity=0.5)
+    assert out[0, 0].tolist() == [100, 100, 100]
+    assert out[0, 1].tolist() == [50, 178, 50]
