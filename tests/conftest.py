@@ -8,9 +8,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import pytest
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVE = REPO / "data" / "DRIVE"
@@ -61,7 +61,6 @@ def drive_crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(drive_crops: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny U-Net trained for two short epochs on the crops (shared by the e2e tests)."""
-    from keras_unet.config import TrainConfig
     from keras_unet.train import train
 
     config = tiny_config(drive_crops, tmp_path_factory.mktemp("runs"), "tiny")

@@ -74,10 +74,10 @@ def test_mismatched_sizes_and_corrupt_files_are_reported(tmp_path, drive_crops):
     from PIL import Image
 
     Image.new("L", (10, 10)).save(paths[0].mask)
-    with pytest.raises(ImageReadError, match="mask is 10x10, image is 96x96"):
+    with pytest.raises(ImageReadError, match=r"mask is 10x10, image is 96x96"):
         load_sample(paths[0])
     paths[1].image.write_bytes(b"GIF89a-but-broken")
-    with pytest.raises(ImageReadError, match="22_training.tif"):
+    with pytest.raises(ImageReadError, match=r"22_training\.tif"):
         load_sample(paths[1])
 
 
@@ -107,7 +107,7 @@ def test_patches_have_the_right_shapes_types_and_ranges(drive_crops):
     assert x.shape == (8, 32, 32, 3) and y.shape == (8, 32, 32, 1)
     assert x.dtype.name == "float32" and y.dtype.name == "float32"
     x, y = x.numpy(), y.numpy()
-    assert 0.0 <= x.min() and x.max() <= 255.0 and x.max() > 100
+    assert x.min() >= 0.0 and x.max() <= 255.0 and x.max() > 100
     assert set(np.unique(y)) <= {0.0, 1.0} and y.max() == 1.0
 
 

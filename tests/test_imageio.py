@@ -87,7 +87,7 @@ def test_truncated_file_is_reported(tmp_path):
     Image.open(source).save(tmp_path / "full.png")
     data = (tmp_path / "full.png").read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 3])
-    with pytest.raises(ImageReadError, match="cut.png: cannot decode image"):
+    with pytest.raises(ImageReadError, match=r"cut\.png: cannot decode image"):
         read_rgb(tmp_path / "cut.png")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -24,8 +26,8 @@ def pytorch_seed_parameters() -> int:
         return conv(c_in, c_out, 3) + 2 * c_out
 
     widths = [64, 128, 256, 512, 1024]
-    total = block(3, 64) + sum(block(a, b) for a, b in zip(widths, widths[1:]))
-    total += sum(up(b, a) + block(b, a) for a, b in zip(widths, widths[1:]))
+    total = block(3, 64) + sum(block(a, b) for a, b in pairwise(widths))
+    total += sum(up(b, a) + block(b, a) for a, b in pairwise(widths))
     return total + conv(64, 1, 1)
 
 
@@ -45,7 +47,7 @@ def test_output_shapes_for_several_widths_and_depths(filters, depth):
     x = np.random.default_rng(0).uniform(0, 255, (2, 3 * multiple, 5 * multiple, 3))
     y = np.asarray(model(x.astype(np.float32)))
     assert y.shape == (2, 3 * multiple, 5 * multiple, 1)
-    assert y.dtype == np.float32 and 0.0 <= y.min() and y.max() <= 1.0
+    assert y.dtype == np.float32 and y.min() >= 0.0 and y.max() <= 1.0
     assert model.get_layer(f"enc{depth}_pool") is not None
 
 

@@ -16,9 +16,9 @@ from tests.conftest import REPO, tiny_config
 
 pytest.importorskip("tensorflow")
 
-from keras_unet import evaluate as evaluate_cli  # noqa: E402
-from keras_unet.imageio import read_binary  # noqa: E402
-from keras_unet import train as train_cli  # noqa: E402
+from keras_unet import evaluate as evaluate_cli
+from keras_unet import train as train_cli
+from keras_unet.imageio import read_binary
 
 pytestmark = pytest.mark.e2e
 
