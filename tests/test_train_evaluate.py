@@ -235,3 +235,40 @@ def test_evaluate_refuses_to_write_into_the_data(tiny_run, drive_crops, capsys):
     assert evaluate_cli.main(argv) == 2
     assert "refusing to write results inside the data folder" in capsys.readouterr().err
     assert not (drive_crops / "test" / "predictions").exists()
+
+
+def test_ship_copies_the_model_and_scores_it(tiny_run, drive_crops, tmp_path, capsys):
+    from keras_unet import ship
+
+    argv = [
+        "--run",
+        str(tiny_run),
+        "--name",
+        "tiny_shipped",
+        "--data",
+        str(drive_crops),
+        "--dest",
+        str(tmp_path),
+    ]
+    assert ship.main(argv) == 0
+    dest = tmp_path / "tiny_shipped"
+    assert (dest / "tiny_shipped.keras").read_bytes() == (tiny_run / "model.keras").read_bytes()
+    card = json.loads((dest / "config.json").read_text())
+    metrics = json.loads((dest / "metrics.json").read_text())
+    assert card["name"] == "tiny_shipped"
+    assert card["test_summary"]["f1"] == round(metrics["pooled"]["at_threshold"]["f1"], 4)
+    assert (dest / "loss_curves.png").is_file() and (dest / "metrics.md").is_file()
+    capsys.readouterr()
+    assert ship.main(argv) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+
+
+def test_compare_tables_runs(tiny_run, drive_crops, tmp_path):
+    from keras_unet import compare
+
+    # The comparison times inference on DRIVE image 01 at full size: use the real data root.
+    rows = compare.compare_runs([tiny_run], REPO / "data" / "DRIVE", repeats=1)
+    assert rows[0]["parameters"] > 0 and rows[0]["keras_latency_ms_p50"] > 0
+    assert 0.0 <= rows[0]["test_f1"] <= 1.0
+    table = compare.to_markdown(rows)
+    assert table.splitlines()[2].startswith("| tiny | 4 | 2 | 32 | mse |")

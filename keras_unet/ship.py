@@ -1,0 +1,95 @@
+"""Promote a finished run to a shipped model: ``python -m keras_unet.ship --help``.
+
+Copies the run's ``model.keras`` (no optimizer state) to ``saved_models/<name>/<name>.keras`` with
+its ``config.json`` (model card), ``history.csv`` and ``loss_curves.png``, then evaluates it on the
+DRIVE test set and stores ``metrics.json`` / ``metrics.md`` beside it; the card gets a ``test``
+summary so that export can write it into the ONNX metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from keras_unet.errors import UserInputError, cli_errors
+from keras_unet.model_card import CARD_NAME, write_json
+
+#: Keys of the pooled metrics copied into the card's test/validation summaries.
+SUMMARY_KEYS = ("auc_roc", "auc_pr", "f1", "accuracy", "sensitivity", "specificity", "mcc")
+
+
+def summary(metrics: dict) -> dict:
+    """The headline numbers of a pooled metrics dict (rounded for metadata)."""
+    return {k: round(float(metrics[k]), 4) for k in SUMMARY_KEYS}
+
+
+def ship(
+    run_dir: str | Path,
+    name: str,
+    data_dir: str | Path = "data/DRIVE",
+    dest_root: str | Path = "saved_models",
+    overwrite: bool = False,
+) -> Path:
+    """Copy a run's model into ``dest_root/name`` and evaluate it on ``data_dir/test``.
+
+    Returns:
+        The path of the shipped ``.keras`` file.
+
+    Raises:
+        UserInputError: The run is unfinished, or the destination exists without ``overwrite``.
+    """
+    from keras_unet.evaluate import evaluate, to_markdown
+    from keras_unet.predictors import load_predictor
+
+    run_dir, dest = Path(run_dir), Path(dest_root) / name
+    if not (run_dir / "model.keras").is_file() or not (run_dir / CARD_NAME).is_file():
+        raise UserInputError(f"{run_dir}: not a finished run (needs model.keras and {CARD_NAME})")
+    card = json.loads((run_dir / CARD_NAME).read_text())
+    if "threshold" not in card:
+        raise UserInputError(f"{run_dir}: run has no validation threshold yet (unfinished?)")
+    if dest.exists() and not overwrite:
+        raise UserInputError(f"{dest}: already exists; pass --overwrite to replace it")
+    dest.mkdir(parents=True, exist_ok=True)
+    model_path = dest / f"{name}.keras"
+    shutil.copy2(run_dir / "model.keras", model_path)
+    for extra in ("history.csv", "loss_curves.png"):
+        if (run_dir / extra).is_file():
+            shutil.copy2(run_dir / extra, dest / extra)
+    card["name"] = name
+    card["run"] = str(run_dir)
+    if "at_threshold" in card.get("validation", {}):
+        card["validation_summary"] = summary(card["validation"]["at_threshold"])
+    write_json(dest / CARD_NAME, card)
+
+    result = evaluate(load_predictor(model_path), Path(data_dir) / "test", progress=False)
+    write_json(dest / "metrics.json", result)
+    (dest / "metrics.md").write_text(to_markdown(result) + "\n", encoding="utf-8")
+    card["test_summary"] = summary(result["pooled"]["at_threshold"])
+    write_json(dest / CARD_NAME, card)
+    return model_path
+
+
+@cli_errors
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m keras_unet.ship``."""
+    p = argparse.ArgumentParser(
+        prog="python -m keras_unet.ship",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--run", required=True, help="finished run folder (runs/<name>)")
+    p.add_argument("--name", required=True, help="name of the shipped model")
+    p.add_argument("--data", default="data/DRIVE", help="DRIVE-layout root (its test/ is scored)")
+    p.add_argument("--dest", default="saved_models", help="parent folder of shipped models")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing shipped model")
+    args = p.parse_args(argv)
+    path = ship(args.run, args.name, args.data, args.dest, args.overwrite)
+    print((path.parent / "metrics.md").read_text().split("### Per image")[0].rstrip())
+    print(f"\nshipped: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
