@@ -98,3 +98,15 @@ def test_keras_file_round_trip_gives_identical_outputs(tmp_path):
     loaded = load_keras_model(path)
     np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(loaded(x)))
     assert [w.name for w in loaded.weights] == [w.name for w in model.weights]
+
+
+def test_mixed_precision_keeps_a_float32_sigmoid_output():
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_unet(filters=2, depth=2)
+        assert model.get_layer("enc1_conv1").compute_dtype == "float16"
+        y = model(np.zeros((1, 8, 8, 3), np.float32))
+        assert y.dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
