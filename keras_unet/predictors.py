@@ -1,6 +1,7 @@
 """Predictors: a model file plus its card, behind one interface used by evaluation and tools.
 
-``load_predictor`` picks the runtime from the file suffix; every predictor goes through the same
+``load_predictor`` picks the runtime from the file suffix (Keras for ``.keras``, onnxruntime for
+``.onnx``); every predictor goes through the same
 :func:`keras_unet.inference.predict_probability`, so Keras and exported models are scored by
 exactly the same code.
 """
@@ -105,8 +106,28 @@ def keras_predictor(model, path: str | Path, card: dict[str, Any] | None = None)
     )
 
 
+def onnx_predictor(path: str | Path, providers: list[str] | None = None) -> Predictor:
+    """Load an ONNX model exported by this project (threshold and multiple from its metadata)."""
+    from export.onnx_model import OnnxModel
+
+    model = OnnxModel(path, providers=providers)
+    card = {
+        "name": model.metadata.get("model_name"),
+        "threshold_source": model.metadata.get("threshold_source", "ONNX metadata"),
+        "onnx": model.describe(),
+    }
+    return Predictor(
+        Path(path),
+        f"onnxruntime/{model.provider}",
+        model.multiple,
+        model.threshold,
+        model.run,
+        card,
+    )
+
+
 def load_predictor(path: str | Path) -> Predictor:
-    """Load a model file by its suffix (``.keras``; ``.onnx`` once exported).
+    """Load a model file by its suffix: ``.keras`` (Keras, safe mode) or ``.onnx`` (onnxruntime).
 
     Raises:
         ModelFileError: Unknown suffix, missing or corrupt file.
@@ -114,4 +135,6 @@ def load_predictor(path: str | Path) -> Predictor:
     path = Path(path)
     if path.suffix == ".keras":
         return keras_predictor(load_keras_model(path), path)
-    raise ModelFileError(f"{path}: unsupported model file (expected .keras)")
+    if path.suffix == ".onnx":
+        return onnx_predictor(path)
+    raise ModelFileError(f"{path}: unsupported model file (expected .keras or .onnx)")

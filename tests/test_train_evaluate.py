@@ -220,6 +220,9 @@ def test_evaluate_errors_are_one_line(tmp_path, drive_crops, capsys):
     assert code == 2 and "model output must be a sigmoid" in err
     (tmp_path / "model.onnx").write_bytes(b"x")
     code, err = run(tmp_path / "model.onnx")
+    assert code == 2 and "model.onnx: cannot load ONNX model" in err
+    (tmp_path / "model.h5").write_bytes(b"x")
+    code, err = run(tmp_path / "model.h5")
     assert code == 2 and "unsupported model file" in err
 
 
