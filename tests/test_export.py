@@ -84,7 +84,7 @@ def test_dynamic_shapes_and_the_raw_wrapper(tiny_export):
     rng = np.random.default_rng(0)
     for shape in ((1, 32, 48, 3), (2, 64, 20, 3)):
         out = model.run(rng.uniform(0, 255, shape).astype(np.float32))
-        assert out.shape == shape[:3] + (1,)
+        assert out.shape == (*shape[:3], 1)
     with pytest.raises(ValueError, match=r"multiples of 4, got 30x31 \(pad the image first\)"):
         model.run(np.zeros((1, 30, 31, 3), np.float32))
     with pytest.raises(ValueError, match="float32"):
@@ -147,15 +147,15 @@ def test_existing_output_folder_needs_overwrite_and_keeps_user_files(
 
 
 def test_bad_models_and_unknown_formats_are_refused(tiny_run, drive_crops, tmp_path):
-    with pytest.raises(ModelFileError, match="model file not found"):
+    with pytest.raises(ModelFileError, match=r"model file not found"):
         export_all(tmp_path / "none.keras", tmp_path / "o", data_dir=drive_crops)
     (tmp_path / "bad.keras").write_bytes(b"PK-not-really")
-    with pytest.raises(ModelFileError, match="bad.keras: not a .keras model"):
+    with pytest.raises(ModelFileError, match=r"bad\.keras: not a \.keras model"):
         export_all(tmp_path / "bad.keras", tmp_path / "o", data_dir=drive_crops)
     lonely = tmp_path / "lonely"
     lonely.mkdir()
     shutil.copy(tiny_run / "model.keras", lonely / "model.keras")
-    with pytest.raises(UserInputError, match="no config.json"):
+    with pytest.raises(UserInputError, match=r"no config\.json"):
         export_all(lonely / "model.keras", tmp_path / "o", data_dir=drive_crops)
     with pytest.raises(UserInputError, match="unknown format"):
         export_all(
@@ -195,8 +195,8 @@ def test_onnx_without_metadata_is_refused(tiny_export, tmp_path):
     proto = onnx.load(str(tiny_export / "tiny.onnx"))
     del proto.metadata_props[:]
     onnx.save(proto, str(tmp_path / "bare.onnx"))
-    with pytest.raises(ModelFileError, match="bare.onnx: ONNX metadata lacks input_multiple"):
+    with pytest.raises(ModelFileError, match=r"bare\.onnx: ONNX metadata lacks input_multiple"):
         OnnxModel(tmp_path / "bare.onnx")
     (tmp_path / "junk.onnx").write_bytes(b"\x08\x01junk")
-    with pytest.raises(ModelFileError, match="junk.onnx: cannot load ONNX model"):
+    with pytest.raises(ModelFileError, match=r"junk\.onnx: cannot load ONNX model"):
         OnnxModel(tmp_path / "junk.onnx")
