@@ -7,13 +7,15 @@ NAME   ?= drive_unet_w16
 MODEL  ?= saved_models/$(NAME)/$(NAME).keras
 OUT    ?= results/$(NAME)_test
 
-.PHONY: help venv demo test test-fast lint format train evaluate clean
+.PHONY: help venv demo test test-fast lint format train ship export evaluate clean
 
 help:
 	@echo "make demo      segment + evaluate the DRIVE test set with the shipped model ($(MODEL))"
 	@echo "make test      run ruff and the whole test suite (creates $(VENV) first)"
 	@echo "make train     train the shipped recipe into runs/$(NAME)"
 	@echo "make evaluate  evaluate MODEL=... on the DRIVE test set"
+	@echo "make ship      copy runs/$(NAME)/model.keras to saved_models/$(NAME)/ and score it"
+	@echo "make export    SavedModel, ONNX fp32/int8/fp16, LiteRT of MODEL + parity report"
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +48,14 @@ format: $(STAMP)
 
 train: $(STAMP)
 	$(PY) -m keras_unet.train --name $(NAME)
+
+ship: $(STAMP)
+	$(PY) -m keras_unet.ship --run runs/$(NAME) --name $(NAME) --overwrite
+
+# SavedModel, fp16 and LiteRT files are build outputs (git-ignored); ONNX fp32/int8 and the
+# report are committed for the shipped model.
+export: $(STAMP)
+	$(PY) -m export --model $(MODEL) --out $(dir $(MODEL)) --overwrite
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -11,6 +11,12 @@ INPUT_VALUE_RANGE: tuple[float, float] = (0.0, 255.0)
 DRIVE_RGB_MEAN: tuple[float, float, float] = (180.7304, 97.2773, 57.1066)
 DRIVE_RGB_STD: tuple[float, float, float] = (46.2073, 29.1316, 17.5587)
 
+#: Diameter of the DRIVE field of view in pixels (the scale the model learns vessels at). The
+#: engine resizes other images so that their FOV matches it; ``RESCALE_TOLERANCE`` is the relative
+#: difference below which an image is used as it is.
+DRIVE_FOV_DIAMETER: float = 540.0
+RESCALE_TOLERANCE: float = 0.1
+
 #: Threshold used when a model carries none chosen on validation data, and the second operating
 #: point every evaluation reports.
 DEFAULT_THRESHOLD: float = 0.5

@@ -102,3 +102,86 @@ def overlay(
     out = image.astype(np.float32).copy()
     out[mask] = (1.0 - opacity) * out[mask] + opacity * np.asarray(colour, np.float32)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def _tile_starts(length: int, tile: int, step: int) -> list[int]:
+    """Start offsets of windows of size ``tile`` covering ``[0, length)`` with stride ``step``."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, step))
+    return [*starts, length - tile]
+
+
+def _blend_ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:
+    """1-D weights: linear ramps over ``overlap`` pixels on inner edges, 1 elsewhere."""
+    ramp = np.ones(length, np.float32)
+    if overlap > 0:
+        rise = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+        if not at_start:
+            ramp[:overlap] = np.minimum(ramp[:overlap], rise)
+        if not at_end:
+            ramp[-overlap:] = np.minimum(ramp[-overlap:], rise[::-1])
+    return ramp
+
+
+def predict_tiled(
+    predict_batch: BatchPredictor,
+    image: np.ndarray,
+    multiple: int,
+    tile: int = 1024,
+    overlap: int = 64,
+    tta: bool = False,
+) -> np.ndarray:
+    """Vessel probability of an image of any size, in overlapping tiles when it is large.
+
+    Images whose padded size fits in ``tile`` x ``tile`` go through in one piece
+    (:func:`predict_probability`). Larger ones are cut into ``tile``-sized windows overlapping
+    by ``overlap`` pixels; each window's prediction is weighted by linear ramps over the overlap
+    (no ramp at the image border) and the weighted average is returned, so seams blend and
+    memory stays bounded by one tile plus two float32 accumulators of the image size.
+
+    Args:
+        predict_batch: The runtime's batch function.
+        image: ``(H, W, 3)`` raw RGB.
+        multiple: The model's spatial multiple; ``tile`` is rounded down to it.
+        tile: Window side in pixels.
+        overlap: Overlap between neighbouring windows (rounded up to an even number).
+        tta: Flip test-time augmentation on every window.
+
+    Returns:
+        ``(H, W)`` float32 probabilities.
+    """
+    tile = max(multiple, tile // multiple * multiple)
+    height, width = image.shape[:2]
+    padded_h, padded_w = padded_size(height, width, multiple)
+    if padded_h <= tile and padded_w <= tile:
+        return predict_probability(predict_batch, image, multiple, tta=tta)
+    overlap = min(overlap + overlap % 2, tile // 2)
+    padded = pad_to_multiple(np.asarray(image, dtype=np.float32), multiple)
+    total = np.zeros((padded_h, padded_w), np.float32)
+    weight = np.zeros((padded_h, padded_w), np.float32)
+    tile_h, tile_w = min(tile, padded_h), min(tile, padded_w)
+    rows = _tile_starts(padded_h, tile_h, tile_h - overlap)
+    cols = _tile_starts(padded_w, tile_w, tile_w - overlap)
+    for top in rows:
+        ramp_y = _blend_ramp(tile_h, overlap, top == 0, top == rows[-1])
+        for left in cols:
+            window = padded[top : top + tile_h, left : left + tile_w]
+            probability = predict_probability(predict_batch, window, multiple, tta=tta)
+            ramp = ramp_y[:, None] * _blend_ramp(tile_w, overlap, left == 0, left == cols[-1])
+            total[top : top + tile_h, left : left + tile_w] += probability * ramp
+            weight[top : top + tile_h, left : left + tile_w] += ramp
+    return (total / np.maximum(weight, 1e-6))[:height, :width]
+
+
+def tile_count(height: int, width: int, multiple: int, tile: int = 1024, overlap: int = 64) -> int:
+    """How many windows :func:`predict_tiled` runs for an image of this size."""
+    tile = max(multiple, tile // multiple * multiple)
+    padded_h, padded_w = padded_size(height, width, multiple)
+    if padded_h <= tile and padded_w <= tile:
+        return 1
+    overlap = min(overlap + overlap % 2, tile // 2)
+    tile_h, tile_w = min(tile, padded_h), min(tile, padded_w)
+    return len(_tile_starts(padded_h, tile_h, tile_h - overlap)) * len(
+        _tile_starts(padded_w, tile_w, tile_w - overlap)
+    )

@@ -50,3 +50,16 @@ def test_threshold_fov_and_overlay():
     out = overlay(image, binary_mask(prob, 0.5, fov), colour=(0, 255, 0), opacity=0.5)
     assert out[0, 0].tolist() == [100, 100, 100]
     assert out[0, 1].tolist() == [50, 178, 50]
+
+
+def test_tiling_equals_a_direct_run_for_a_local_model():
+    from keras_unet.inference import predict_tiled, tile_count
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (150, 230, 3)).astype(np.uint8)
+    direct = predict_probability(_position_model, image, 8)
+    tiled = predict_tiled(_position_model, image, 8, tile=64, overlap=16)
+    assert tile_count(150, 230, 8, tile=64, overlap=16) == 3 * 5
+    np.testing.assert_allclose(tiled, direct, atol=1e-5)
+    small = predict_tiled(_position_model, image[:40, :40], 8, tile=64)
+    np.testing.assert_allclose(small, image[:40, :40, 0] / 255.0, atol=1e-6)

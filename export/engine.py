@@ -1,0 +1,189 @@
+"""The onnxruntime engine: one session, any fundus image in, probability / mask / overlay out.
+
+TensorFlow-free and Qt-free: the segment CLI, the benchmark, the evaluation of exported models
+and the desktop app all call :class:`VesselEngine`.
+
+Per image: read any common format (see :mod:`keras_unet.imageio`), take the FOV mask given or
+estimate one (:mod:`keras_unet.fov`), rescale the image so its FOV is DRIVE-sized (the scale the
+model was trained at) and map the result back, pad to the model's multiple or tile large images
+with blended seams, optional flip TTA, threshold (from the model's metadata unless overridden),
+restrict the mask to the FOV.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from export.onnx_model import OnnxModel, choose_providers
+from keras_unet.constants import DRIVE_FOV_DIAMETER, RESCALE_TOLERANCE
+from keras_unet.inference import binary_mask, overlay, predict_tiled, tile_count
+
+
+@dataclass
+class SegmentationResult:
+    """What the engine returns for one image (all arrays at the image's original size)."""
+
+    probability: np.ndarray  # (H, W) float32 in [0, 1]
+    mask: np.ndarray  # (H, W) bool, inside the FOV only
+    fov: np.ndarray  # (H, W) bool
+    fov_source: str  # "given" or "estimated"
+    threshold: float
+    scale: float  # factor the image was resized by for inference (1.0: not resized)
+    tiles: int
+    seconds: float  # inference time (resize + model + resize back), not reading
+    provider: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def rethreshold(self, threshold: float) -> np.ndarray:
+        """The mask at another threshold, from the cached probabilities (no inference)."""
+        return binary_mask(self.probability, threshold, self.fov)
+
+    def overlay(
+        self, image: np.ndarray, colour: tuple[int, int, int] = (0, 255, 0), opacity: float = 0.6
+    ) -> np.ndarray:
+        """The image with the vessel mask painted over it."""
+        return overlay(image, self.mask, colour, opacity)
+
+
+class VesselEngine:
+    """Segments fundus images with an exported ONNX vessel model.
+
+    Args:
+        model_path: ``.onnx`` file exported by this project (its metadata supplies the input
+            multiple and the threshold).
+        provider: ``auto`` (CUDA when onnxruntime offers it, else CPU), ``cuda`` or ``cpu``.
+        threads: onnxruntime intra-op threads (0: onnxruntime's default).
+        tile: Largest window side run at once; larger (rescaled) images are tiled.
+        overlap: Overlap of neighbouring tiles in pixels.
+        rescale: Resize images whose FOV is not DRIVE-sized to DRIVE's scale and back.
+        tta: Flip test-time augmentation (4 passes).
+
+    Raises:
+        ModelFileError: The model is missing, corrupt or lacks the metadata.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        provider: str = "auto",
+        threads: int = 0,
+        tile: int = 1024,
+        overlap: int = 64,
+        rescale: bool = True,
+        tta: bool = False,
+    ) -> None:
+        self.model = OnnxModel(model_path, providers=choose_providers(provider), threads=threads)
+        self.tile, self.overlap, self.rescale, self.tta = tile, overlap, rescale, tta
+
+    @property
+    def provider(self) -> str:
+        """The execution provider that actually runs the model."""
+        return self.model.provider
+
+    @property
+    def threshold(self) -> float:
+        """The model's recommended threshold (chosen on validation data)."""
+        return self.model.threshold
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The model's decoded ONNX metadata."""
+        return self.model.metadata
+
+    def scale_for(self, fov: np.ndarray) -> float:
+        """Resize factor that brings this FOV to DRIVE's diameter (1.0 when close enough)."""
+        from keras_unet.fov import fov_diameter
+
+        if not self.rescale:
+            return 1.0
+        diameter = fov_diameter(fov)
+        if diameter <= 0:
+            return 1.0
+        scale = DRIVE_FOV_DIAMETER / diameter
+        return 1.0 if abs(scale - 1.0) <= RESCALE_TOLERANCE else scale
+
+    def segment(
+        self, image: np.ndarray, fov: np.ndarray | None = None, threshold: float | None = None
+    ) -> SegmentationResult:
+        """Segment one RGB image.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+            fov: Field-of-view mask of the same size, or ``None`` to estimate it.
+            threshold: Override of the model's threshold.
+
+        Returns:
+            The result at the image's original size.
+
+        Raises:
+            ValueError: The image is not ``(H, W, 3)``, is smaller than 8x8 pixels, or the FOV
+                mask's size differs from the image's.
+        """
+        import cv2
+        from keras_unet.fov import estimate_fov
+
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
+        height, width = image.shape[:2]
+        if min(height, width) < 8:
+            raise ValueError(f"image is too small to segment ({width}x{height} px; need 8x8)")
+        if fov is None:
+            fov, fov_source = estimate_fov(image), "estimated"
+        else:
+            if fov.shape != (height, width):
+                raise ValueError(
+                    f"FOV mask is {fov.shape[1]}x{fov.shape[0]}, image is {width}x{height}"
+                )
+            fov, fov_source = fov.astype(bool), "given"
+        threshold = self.threshold if threshold is None else float(threshold)
+        start = time.perf_counter()
+        scale = self.scale_for(fov)
+        work = image
+        if scale != 1.0:
+            size = (max(8, round(width * scale)), max(8, round(height * scale)))
+            interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
+            work = cv2.resize(image, size, interpolation=interpolation)
+        probability = predict_tiled(
+            self.model.run, work, self.model.multiple, self.tile, self.overlap, tta=self.tta
+        )
+        if scale != 1.0:
+            probability = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
+            probability = np.clip(probability, 0.0, 1.0)
+        seconds = time.perf_counter() - start
+        return SegmentationResult(
+            probability=probability.astype(np.float32, copy=False),
+            mask=binary_mask(probability, threshold, fov),
+            fov=fov,
+            fov_source=fov_source,
+            threshold=threshold,
+            scale=scale,
+            tiles=tile_count(*work.shape[:2], self.model.multiple, self.tile, self.overlap),
+            seconds=seconds,
+            provider=self.provider,
+        )
+
+    def segment_file(
+        self, path: str | Path, fov_path: str | Path | None = None, threshold: float | None = None
+    ) -> tuple[np.ndarray, SegmentationResult]:
+        """Read and segment an image file (and its FOV mask file, if given).
+
+        Returns:
+            ``(image, result)``: the RGB image as read, and its segmentation.
+
+        Raises:
+            ImageReadError: A file cannot be read, or its size does not suit (names the file).
+        """
+        from keras_unet.errors import ImageReadError
+        from keras_unet.imageio import read_binary, read_rgb
+
+        image = read_rgb(path)
+        fov = read_binary(fov_path) if fov_path is not None else None
+        try:
+            return image, self.segment(image, fov, threshold)
+        except ValueError as exc:
+            raise ImageReadError(path, str(exc)) from None

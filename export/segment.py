@@ -1,0 +1,287 @@
+"""Batch segmentation with the ONNX engine: ``python -m export.segment --help`` (no TensorFlow).
+
+For every input image writes ``<stem>_mask.png``, ``<stem>_probability.png`` and
+``<stem>_overlay.png`` into an output folder that mirrors the input tree, plus one
+``measurements.csv`` and ``measurements.json`` with the vessel measurements and the run settings.
+Images already done are skipped (resume) unless ``--force``; a bad file is reported and skipped,
+the batch goes on, and the exit code is 1 when any image failed. Inputs are never written to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from keras_unet.errors import UserInputError, cli_errors
+from keras_unet.imageio import is_image_file
+
+OUTPUT_KINDS = ("mask", "probability", "overlay")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to segment and where its outputs go."""
+
+    source: Path
+    relative: Path  # path of the image relative to its input root (mirrored under the output)
+
+    def output(self, out_dir: Path, kind: str) -> Path:
+        return out_dir / self.relative.parent / f"{self.relative.stem}_{kind}.png"
+
+
+def collect_jobs(inputs: Iterable[str], recursive: bool = False) -> list[Job]:
+    """Expand files, folders and glob patterns into jobs (sorted, without duplicates).
+
+    Raises:
+        UserInputError: An input matches nothing.
+    """
+    jobs: dict[Path, Job] = {}
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            for item in sorted(path.glob(pattern)):
+                if item.is_file() and is_image_file(item):
+                    jobs.setdefault(item.resolve(), Job(item, item.relative_to(path)))
+        elif path.is_file():
+            jobs.setdefault(path.resolve(), Job(path, Path(path.name)))
+        elif glob.has_magic(raw):
+            matches = [Path(m) for m in sorted(glob.glob(raw, recursive=recursive))]
+            files = [m for m in matches if m.is_file()]
+            if not files:
+                raise UserInputError(f"{raw}: pattern matches no files")
+            for item in files:
+                jobs.setdefault(item.resolve(), Job(item, Path(item.name)))
+        else:
+            raise UserInputError(f"{raw}: no such file or folder")
+    return list(jobs.values())
+
+
+def _check_output_dir(out_dir: Path, inputs: Iterable[str], jobs: list[Job]) -> None:
+    out = out_dir.resolve()
+    for raw in inputs:
+        path = Path(raw)
+        root = path.resolve() if path.is_dir() else path.resolve().parent
+        if path.is_dir() and (out == root or out.is_relative_to(root)):
+            raise UserInputError(
+                f"{out_dir}: output folder is inside the input folder {raw}; choose another --out"
+            )
+    sources = {job.source.resolve() for job in jobs}
+    for job in jobs:
+        for kind in OUTPUT_KINDS:
+            if job.output(out_dir, kind).resolve() in sources:
+                raise UserInputError(f"{job.output(out_dir, kind)}: would overwrite an input image")
+
+
+def _progress(index: int, total: int, name: str, status: str) -> None:
+    width = 24
+    done = int(width * index / max(total, 1))
+    bar = "#" * done + "-" * (width - done)
+    line = f"[{bar}] {index}/{total} {name}: {status}"
+    end = "\n" if not sys.stderr.isatty() or index == total or status.startswith("FAILED") else "\r"
+    print(line.ljust(100) if end == "\r" else line, end=end, file=sys.stderr, flush=True)
+
+
+def segment_batch(
+    engine,  # VesselEngine
+    jobs: list[Job],
+    out_dir: Path,
+    force: bool = False,
+    threshold: float | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Segment ``jobs`` into ``out_dir`` (see module docstring).
+
+    Returns:
+        ``{"rows": [...], "failed": [{"file", "error"}], "skipped": n, "settings": {...}}``;
+        the same is written as ``measurements.json`` and the rows as ``measurements.csv``.
+    """
+    from keras_unet.measurements import measure
+
+    from keras_unet.errors import ImageReadError
+    from keras_unet.imageio import write_png
+    from keras_unet.inference import probability_to_uint8
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    previous = _previous_rows(out_dir)
+    rows, failed, skipped = [], [], 0
+    for index, job in enumerate(jobs, 1):
+        key = str(job.relative)
+        outputs = {kind: job.output(out_dir, kind) for kind in OUTPUT_KINDS}
+        if not force and all(p.is_file() for p in outputs.values()) and key in previous:
+            rows.append(previous[key])
+            skipped += 1
+            if progress:
+                _progress(index, len(jobs), key, "already done, skipped")
+            continue
+        try:
+            image, result = engine.segment_file(job.source, threshold=threshold)
+            for kind, array in (
+                ("mask", result.mask),
+                ("probability", probability_to_uint8(result.probability)),
+                ("overlay", result.overlay(image)),
+            ):
+                write_png(outputs[kind], array)
+            stats = measure(result.mask, result.fov).as_dict()
+        except (ImageReadError, OSError, ValueError) as exc:
+            failed.append({"file": str(job.source), "error": str(exc)})
+            if progress:
+                _progress(index, len(jobs), key, f"FAILED: {exc}")
+            continue
+        rows.append(
+            {
+                "image": key,
+                "width": image.shape[1],
+                "height": image.shape[0],
+                "fov": result.fov_source,
+                "scale": round(result.scale, 4),
+                "tiles": result.tiles,
+                "threshold": result.threshold,
+                "seconds": round(result.seconds, 3),
+                **stats,
+            }
+        )
+        if progress:
+            _progress(index, len(jobs), key, f"ok ({result.seconds:.2f} s)")
+    report = {
+        "settings": {
+            "model": str(engine.model.path),
+            "model_name": engine.metadata.get("model_name"),
+            "model_version": engine.metadata.get("model_version"),
+            "provider": engine.provider,
+            "threshold": engine.threshold if threshold is None else threshold,
+            "tta": engine.tta,
+            "rescale": engine.rescale,
+            "tile": engine.tile,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+        "rows": rows,
+        "failed": failed,
+        "skipped": skipped,
+    }
+    _write_tables(out_dir, report)
+    return report
+
+
+def _previous_rows(out_dir: Path) -> dict[str, dict[str, Any]]:
+    path = out_dir / "measurements.json"
+    if not path.is_file():
+        return {}
+    try:
+        return {row["image"]: row for row in json.loads(path.read_text())["rows"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _write_tables(out_dir: Path, report: dict[str, Any]) -> None:
+    from keras_unet.model_card import write_json
+
+    write_json(out_dir / "measurements.json", report)
+    rows = report["rows"]
+    if not rows:
+        return
+    tmp = out_dir / ".measurements.csv.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, out_dir / "measurements.csv")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    p = argparse.ArgumentParser(
+        prog="python -m export.segment",
+        description="Segment fundus photographs with an exported ONNX vessel model: masks, "
+        "probability maps, overlays and a CSV/JSON of vessel measurements.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("--out", required=True, help="output folder (mirrors the input tree)")
+    p.add_argument(
+        "--model", default=None, help="ONNX model (default: the shipped model in saved_models/)"
+    )
+    p.add_argument("--recursive", action="store_true", help="descend into sub-folders")
+    p.add_argument("--force", action="store_true", help="redo images already done")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="override the model's threshold (chosen on validation data)",
+    )
+    p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
+    p.add_argument(
+        "--no-rescale", action="store_true", help="do not resize images to DRIVE's FOV scale"
+    )
+    p.add_argument(
+        "--provider",
+        default="auto",
+        choices=("auto", "cuda", "cpu"),
+        help="onnxruntime execution provider",
+    )
+    p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: default)")
+    p.add_argument("--tile", type=int, default=1024, help="largest window run at once")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    return p
+
+
+def default_model() -> Path:
+    """The shipped ONNX model (the single ``saved_models/*/*.onnx`` that is fp32)."""
+    root = Path(__file__).resolve().parents[1] / "saved_models"
+    found = sorted(p for p in root.glob("*/*.onnx") if p.name.count(".") == 1)
+    if not found:
+        raise UserInputError(f"{root}: no shipped ONNX model found; pass --model")
+    return found[0]
+
+
+@cli_errors
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m export.segment`` / ``vessel-segment``."""
+    from export.engine import VesselEngine
+
+    args = build_parser().parse_args(argv)
+    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
+        raise UserInputError(f"--threshold must be in (0, 1), received {args.threshold}")
+    jobs = collect_jobs(args.inputs, args.recursive)
+    if not jobs:
+        raise UserInputError("no image files found in the inputs")
+    out_dir = Path(args.out)
+    _check_output_dir(out_dir, args.inputs, jobs)
+    engine = VesselEngine(
+        args.model or default_model(),
+        provider=args.provider,
+        threads=args.threads,
+        tile=args.tile,
+        rescale=not args.no_rescale,
+        tta=args.tta,
+    )
+    if not args.quiet:
+        print(
+            f"model {engine.model.path.name} on {engine.provider}, threshold "
+            f"{args.threshold or engine.threshold:.4f}, {len(jobs)} image(s)",
+            file=sys.stderr,
+        )
+    report = segment_batch(
+        engine, jobs, out_dir, args.force, args.threshold, progress=not args.quiet
+    )
+    done = len(report["rows"])
+    print(
+        f"{done} segmented ({report['skipped']} already done), {len(report['failed'])} failed; "
+        f"results in {out_dir} (measurements.csv)"
+    )
+    for failure in report["failed"]:
+        print(f"failed: {failure['error']}", file=sys.stderr)
+    return 1 if report["failed"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
