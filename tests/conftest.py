@@ -67,6 +67,21 @@ def tiny_run(drive_crops: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return train(config, verbose=0)
 
 
+@pytest.fixture(scope="session")
+def tiny_export(
+    tiny_run: Path, drive_crops: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The tiny model exported to every format (export folder ``tiny/``)."""
+    pytest.importorskip("tf2onnx")
+    from export.exporter import export_all
+
+    out = tmp_path_factory.mktemp("export") / "tiny"
+    export_all(
+        tiny_run / "model.keras", out, data_dir=drive_crops, calibration_images=3, progress=False
+    )
+    return out
+
+
 def tiny_config(data_dir: Path, runs_dir: Path, name: str, **overrides):
     """Settings of a model small enough to train in seconds."""
     from keras_unet.config import TrainConfig

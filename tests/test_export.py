@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,15 +18,6 @@ from export.onnx_model import OnnxModel  # noqa: E402
 from keras_unet.errors import ModelFileError, UserInputError  # noqa: E402
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="session")
-def tiny_export(tiny_run: Path, drive_crops: Path, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("export") / "tiny"
-    export_all(
-        tiny_run / "model.keras", out, data_dir=drive_crops, calibration_images=3, progress=False
-    )
-    return out
 
 
 def test_every_artifact_is_written_and_passes_its_gate(tiny_export):

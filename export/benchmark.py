@@ -1,0 +1,341 @@
+"""Inference benchmark: ``python -m export.benchmark --help``.
+
+Times whole DRIVE test images through Keras ``predict`` (when TensorFlow is installed), ONNX fp32
+and ONNX int8, for every available execution provider and each thread count: warm-up, then
+latency p50/p95 at batch 1, images/s at batch 1 and batch N, peak memory (the rise of the
+process's peak resident set above its resident set during one batch-N run), and achieved GFLOP/s
+(the model's FLOPs at that input size / latency). Variants are interleaved round by round so that
+noise on a shared machine hits them alike; the ratios between variants are the figures to read.
+Writes ``benchmark.json`` and ``benchmark.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keras_unet.errors import UserInputError, cli_errors
+from keras_unet.report import markdown_table
+
+
+@dataclass
+class Variant:
+    """One thing to time: a runtime, precision, provider and thread count."""
+
+    name: str
+    runtime: str
+    precision: str
+    provider: str
+    threads: int
+    run: Callable[[np.ndarray], np.ndarray]
+    times_ms: list[float] = field(default_factory=list)
+    batch_times_ms: list[float] = field(default_factory=list)
+    peak_extra_mb: float = float("nan")
+
+
+def onnx_flops(path: str | Path, height: int, width: int) -> float:
+    """Multiply-adds x 2 of the Conv/ConvTranspose nodes of an ONNX model at one input size.
+
+    Runs ONNX shape inference with the input fixed to ``(1, height, width, 3)``.
+    """
+    import onnx
+    from onnx import shape_inference
+
+    model = onnx.load(str(path))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for dim, value in zip(dims, (1, height, width, 3), strict=True):
+        dim.ClearField("dim_param")
+        dim.dim_value = value
+    model = shape_inference.infer_shapes(model)
+    shapes = {}
+    for info in [*model.graph.input, *model.graph.value_info, *model.graph.output]:
+        shapes[info.name] = [d.dim_value for d in info.type.tensor_type.shape.dim]
+    weights = {t.name: list(t.dims) for t in model.graph.initializer}
+    total = 0.0
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "ConvTranspose"):
+            continue
+        kernel = weights.get(node.input[1])
+        # Conv: every output element takes Cin/groups x kh x kw MACs (kernel is
+        # (Cout, Cin/groups, kh, kw)). ConvTranspose: every input element spreads over
+        # Cout/groups x kh x kw outputs (kernel is (Cin, Cout/groups, kh, kw)).
+        counted = shapes.get(node.output[0] if node.op_type == "Conv" else node.input[0])
+        if not kernel or not counted or 0 in counted:
+            continue
+        total += 2.0 * float(np.prod(counted)) * kernel[1] * kernel[2] * kernel[3]
+    return total
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _rss_mb(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak since the last reset) of this process, in MB."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def build_variants(
+    onnx_fp32: Path | None,
+    onnx_int8: Path | None,
+    keras_path: Path | None,
+    providers: list[str],
+    threads: list[int],
+) -> tuple[list[Variant], list[str]]:
+    """Every runnable combination, and notes on what was left out and why."""
+    from export.onnx_model import CPU, OnnxModel, available_providers
+
+    variants, notes = [], []
+    offered = available_providers()
+    for provider in providers:
+        if provider not in offered:
+            notes.append(f"{provider}: not offered by this onnxruntime build")
+            continue
+        for count in threads:
+            for precision, path in (("fp32", onnx_fp32), ("int8", onnx_int8)):
+                if path is None:
+                    continue
+                if precision == "int8" and provider != CPU:
+                    continue  # Static QDQ int8 targets CPUs.
+                model = OnnxModel(path, providers=[provider], threads=count)
+                if model.provider != provider:
+                    notes.append(f"{path.name}: {provider} fell back to {model.provider}")
+                    continue
+                short = provider.replace("ExecutionProvider", "")
+                variants.append(
+                    Variant(
+                        f"onnx {precision} {short} {count}t",
+                        "onnxruntime",
+                        precision,
+                        provider,
+                        count,
+                        model.run,
+                    )
+                )
+    if keras_path is not None:
+        try:
+            import tensorflow as tf
+
+            from keras_unet.predictors import load_keras_model
+        except ImportError:
+            notes.append("keras: TensorFlow is not installed")
+        else:
+            model = load_keras_model(keras_path)
+            threads_note = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+            variants.append(
+                Variant(
+                    f"keras predict {threads_note}t",
+                    "keras",
+                    "fp32",
+                    "TensorFlow CPU"
+                    if not tf.config.list_physical_devices("GPU")
+                    else "TensorFlow GPU",
+                    int(threads_note),
+                    lambda b: model.predict(b, verbose=0),
+                )
+            )
+    return variants, notes
+
+
+def run_benchmark(
+    variants: list[Variant], images: list[np.ndarray], rounds: int, warmup: int, batch: int
+) -> None:
+    """Time ``variants`` interleaved: each round runs every variant once per image."""
+    single = [img[None] for img in images]
+    stacked = np.concatenate([single[i % len(single)] for i in range(batch)])
+    for variant in variants:
+        for _ in range(warmup):
+            variant.run(single[0])
+        variant.run(stacked)
+    for variant in variants:  # Peak memory above the resident set, during a batch run.
+        before = _rss_mb("VmRSS")
+        if _reset_peak_rss():
+            variant.run(stacked)
+            variant.peak_extra_mb = max(0.0, _rss_mb("VmHWM") - before)
+    for _ in range(rounds):
+        for variant in variants:
+            for item in single:
+                start = time.perf_counter()
+                variant.run(item)
+                variant.times_ms.append((time.perf_counter() - start) * 1e3)
+            start = time.perf_counter()
+            variant.run(stacked)
+            variant.batch_times_ms.append((time.perf_counter() - start) * 1e3)
+
+
+def summarise(variants: list[Variant], flops: float, batch: int) -> list[dict[str, Any]]:
+    """Per-variant statistics, with speed ratios against ONNX fp32 (same provider/threads)."""
+    rows = []
+    for v in variants:
+        p50 = float(np.percentile(v.times_ms, 50))
+        rows.append(
+            {
+                "variant": v.name,
+                "runtime": v.runtime,
+                "precision": v.precision,
+                "provider": v.provider,
+                "threads": v.threads,
+                "p50_ms": p50,
+                "p95_ms": float(np.percentile(v.times_ms, 95)),
+                "images_per_s_batch1": 1e3 / p50,
+                f"images_per_s_batch{batch}": batch * 1e3 / float(np.median(v.batch_times_ms)),
+                "peak_extra_mb": v.peak_extra_mb,
+                "gflop_per_s": flops / (p50 / 1e3) / 1e9 if flops else float("nan"),
+                "samples": len(v.times_ms),
+            }
+        )
+    fp32 = {
+        (r["provider"], r["threads"]): r["p50_ms"]
+        for r in rows
+        if r["runtime"] == "onnxruntime" and r["precision"] == "fp32"
+    }
+    best_fp32 = min(fp32.values()) if fp32 else float("nan")
+    for r in rows:
+        reference = fp32.get((r["provider"], r["threads"]), best_fp32)
+        r["time_vs_onnx_fp32"] = r["p50_ms"] / reference
+    return rows
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    """The benchmark as Markdown."""
+    batch = result["batch"]
+    rows = [
+        [
+            r["variant"],
+            r["p50_ms"],
+            r["p95_ms"],
+            r["images_per_s_batch1"],
+            r[f"images_per_s_batch{batch}"],
+            r["peak_extra_mb"],
+            r["gflop_per_s"],
+            r["time_vs_onnx_fp32"],
+        ]
+        for r in result["rows"]
+    ]
+    table = markdown_table(
+        [
+            "variant",
+            "p50 ms",
+            "p95 ms",
+            "img/s (b1)",
+            f"img/s (b{batch})",
+            f"peak MB (b{batch})",
+            "GFLOP/s",
+            "time / ONNX fp32",
+        ],
+        rows,
+        digits=2,
+    )
+    head = (
+        f"## Inference benchmark: {result['input']} input, {result['images']} DRIVE test "
+        f"images x {result['rounds']} rounds (interleaved), {result['flops'] / 1e9:.1f} "
+        f"GFLOP per image\n\nMachine: {result['machine']}"
+    )
+    notes = "\n".join(f"- {n}" for n in result["notes"])
+    return "\n\n".join(filter(None, [head, table, notes]))
+
+
+@cli_errors
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m export.benchmark``."""
+    from export.segment import default_model
+    from keras_unet.data import find_samples
+    from keras_unet.imageio import read_rgb
+    from keras_unet.inference import pad_to_multiple
+    from keras_unet.model_card import write_json
+
+    p = argparse.ArgumentParser(
+        prog="python -m export.benchmark",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", default=None, help="ONNX fp32 model (default: the shipped one)")
+    p.add_argument("--int8", default=None, help="ONNX int8 model (default: <model>.int8.onnx)")
+    p.add_argument(
+        "--keras",
+        default=None,
+        help="Keras model to compare (default: <model stem>.keras if TF is installed)",
+    )
+    p.add_argument("--data", default="data/DRIVE", help="DRIVE-layout root (test/ is timed)")
+    p.add_argument("--images", type=int, default=4, help="test images per round")
+    p.add_argument("--rounds", type=int, default=5, help="timed rounds")
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs per variant first")
+    p.add_argument("--batch", type=int, default=4, help="batch size of the throughput run")
+    p.add_argument(
+        "--threads",
+        default="0",
+        help="comma-separated onnxruntime thread counts (0: onnxruntime's default)",
+    )
+    p.add_argument(
+        "--providers",
+        default="CPUExecutionProvider,CUDAExecutionProvider",
+        help="providers to try (those not offered are noted and skipped)",
+    )
+    p.add_argument("--out", default="results/benchmark", help="output folder")
+    args = p.parse_args(argv)
+    for name in ("images", "rounds", "batch"):
+        if getattr(args, name) < 1:
+            raise UserInputError(f"--{name} must be >= 1, received {getattr(args, name)}")
+    fp32 = Path(args.model) if args.model else default_model()
+    int8 = Path(args.int8) if args.int8 else fp32.with_suffix(".int8.onnx")
+    keras_path = Path(args.keras) if args.keras else fp32.with_suffix(".keras")
+    from export.onnx_model import OnnxModel
+
+    multiple = OnnxModel(fp32, providers=["CPUExecutionProvider"]).multiple
+    samples = find_samples(Path(args.data) / "test")[: args.images]
+    images = [pad_to_multiple(read_rgb(s.image).astype(np.float32), multiple) for s in samples]
+    height, width = images[0].shape[:2]
+    images = [img for img in images if img.shape[:2] == (height, width)]
+    variants, notes = build_variants(
+        fp32,
+        int8 if int8.is_file() else None,
+        keras_path if keras_path.is_file() else None,
+        [s.strip() for s in args.providers.split(",") if s.strip()],
+        [int(t) for t in args.threads.split(",") if t.strip()],
+    )
+    if not int8.is_file():
+        notes.append(f"{int8}: not found, int8 not timed")
+    flops = onnx_flops(fp32, height, width)
+    run_benchmark(variants, images, args.rounds, args.warmup, args.batch)
+    result = {
+        "input": f"{height}x{width}",
+        "images": len(images),
+        "rounds": args.rounds,
+        "batch": args.batch,
+        "flops": flops,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{platform.system()} {platform.release()}",
+        "rows": summarise(variants, flops, args.batch),
+        "notes": notes,
+    }
+    out = Path(args.out)
+    write_json(out / "benchmark.json", result)
+    (out / "benchmark.md").write_text(to_markdown(result) + "\n", encoding="utf-8")
+    print(to_markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

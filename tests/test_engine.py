@@ -1,0 +1,244 @@
+"""The onnxruntime engine, the segment CLI and the benchmark, on the tiny exported model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_unet.constants import DRIVE_FOV_DIAMETER
+from tests.conftest import DRIVE, REPO
+
+pytest.importorskip("onnxruntime")
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_export):
+    from export.engine import VesselEngine
+
+    return VesselEngine(tiny_export / "tiny.onnx", provider="cpu")
+
+
+def test_engine_equals_keras_on_a_drive_image(engine, tiny_run):
+    from keras_unet.imageio import read_binary, read_rgb
+    from keras_unet.predictors import load_predictor
+
+    image = read_rgb(DRIVE / "test" / "images" / "01_test.tif")
+    fov = read_binary(DRIVE / "test" / "mask" / "01_test_mask.gif")
+    result = engine.segment(image, fov)
+    keras_prob = load_predictor(tiny_run / "model.keras").probability(image)
+    assert result.scale == 1.0 and result.tiles == 1 and result.fov_source == "given"
+    assert result.provider == "CPUExecutionProvider"
+    np.testing.assert_allclose(result.probability, keras_prob, atol=1e-5)
+    assert not result.mask[~fov].any()
+    assert (result.mask == ((keras_prob >= engine.threshold) & fov)).mean() > 0.9999
+
+
+def test_estimated_fov_and_rethreshold(engine):
+    from keras_unet.imageio import read_rgb
+
+    image = read_rgb(DRIVE / "test" / "images" / "02_test.tif")
+    result = engine.segment(image)
+    assert result.fov_source == "estimated" and result.scale == 1.0
+    low, high = result.rethreshold(0.2), result.rethreshold(0.8)
+    assert low.sum() >= result.mask.sum() >= high.sum()
+    painted = result.overlay(image, colour=(255, 0, 0), opacity=1.0)
+    assert (painted[result.mask] == [255, 0, 0]).all()
+
+
+def test_rescaling_maps_back_to_the_original_size(engine):
+    import cv2
+
+    from keras_unet.imageio import read_binary, read_rgb
+
+    image = read_rgb(DRIVE / "test" / "images" / "03_test.tif")
+    fov = read_binary(DRIVE / "test" / "mask" / "03_test_mask.gif")
+    direct = engine.segment(image, fov)
+    big = cv2.resize(image, (565 * 2, 584 * 2), interpolation=cv2.INTER_CUBIC)
+    big_fov = cv2.resize(
+        fov.astype(np.uint8), (565 * 2, 584 * 2), interpolation=cv2.INTER_NEAREST
+    ).astype(bool)
+    scaled = engine.segment(big, big_fov)
+    assert scaled.probability.shape == (1168, 1130)
+    assert scaled.scale == pytest.approx(DRIVE_FOV_DIAMETER / 1078, rel=0.02)
+    back = cv2.resize(scaled.probability, (565, 584), interpolation=cv2.INTER_AREA)
+    agree = ((back >= engine.threshold) == (direct.probability >= engine.threshold))[fov].mean()
+    assert agree > 0.95
+
+
+def test_tiling_matches_a_direct_run(tiny_export):
+    from export.engine import VesselEngine
+    from keras_unet.imageio import read_binary, read_rgb
+
+    image = read_rgb(DRIVE / "test" / "images" / "04_test.tif")
+    fov = read_binary(DRIVE / "test" / "mask" / "04_test_mask.gif")
+    direct = VesselEngine(tiny_export / "tiny.onnx", provider="cpu").segment(image, fov)
+    tiled = VesselEngine(tiny_export / "tiny.onnx", provider="cpu", tile=256, overlap=64).segment(
+        image, fov
+    )
+    assert tiled.tiles > 4
+    assert np.abs(tiled.probability - direct.probability).mean() < 0.01
+    assert (tiled.mask == direct.mask).mean() > 0.99
+
+
+def test_odd_sizes_tiny_and_bad_images(engine):
+    rng = np.random.default_rng(0)
+    result = engine.segment(rng.integers(0, 255, (37, 53, 3)).astype(np.uint8))
+    assert result.probability.shape == (37, 53)
+    with pytest.raises(ValueError, match="too small to segment"):
+        engine.segment(np.zeros((1, 1, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"expected an \(H, W, 3\) RGB image"):
+        engine.segment(np.zeros((10, 10), np.uint8))
+    with pytest.raises(ValueError, match="FOV mask is 5x5, image is 53x37"):
+        engine.segment(rng.integers(0, 255, (37, 53, 3)).astype(np.uint8), np.ones((5, 5), bool))
+
+
+def _run_segment(args, cwd=REPO):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-m", "export.segment", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_segment_cli_batch_resume_and_failures(tiny_export, tmp_path):
+    src = tmp_path / "in put é"
+    (src / "sub").mkdir(parents=True)
+    for sid, folder in (("01", src), ("02", src / "sub")):
+        shutil.copy(DRIVE / "test" / "images" / f"{sid}_test.tif", folder / f"{sid}_test.tif")
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n-truncated")
+    Image.new("RGB", (1, 1)).save(src / "dot.png")
+    out = tmp_path / "out"
+    model = tiny_export / "tiny.onnx"
+
+    done = _run_segment([src, "--recursive", "--out", out, "--model", model, "--quiet"])
+    assert done.returncode == 1, done.stderr
+    assert "2 segmented (0 already done), 2 failed" in done.stdout
+    assert "broken.png: cannot decode image" in done.stderr
+    assert "dot.png: image is too small to segment" in done.stderr
+    for rel in ("01_test", "sub/02_test"):
+        for kind in ("mask", "probability", "overlay"):
+            assert (out / f"{rel}_{kind}.png").is_file()
+    with open(out / "measurements.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["image"] for r in rows] == ["01_test.tif", "sub/02_test.tif"]
+    assert 0.0 < float(rows[0]["vessel_density"]) < 1.0 and rows[0]["fov"] == "estimated"
+    report = json.loads((out / "measurements.json").read_text())
+    assert report["settings"]["provider"] == "CPUExecutionProvider"
+    assert len(report["failed"]) == 2
+    assert sorted(p.name for p in src.iterdir()) == ["01_test.tif", "broken.png", "dot.png", "sub"]
+
+    stamp = (out / "01_test_mask.png").stat().st_mtime_ns
+    again = _run_segment([src, "--recursive", "--out", out, "--model", model, "--quiet"])
+    assert "0 segmented" not in again.stdout and "(2 already done)" in again.stdout
+    assert (out / "01_test_mask.png").stat().st_mtime_ns == stamp
+    forced = _run_segment(
+        [src / "01_test.tif", "--out", out, "--model", model, "--quiet", "--force"]
+    )
+    assert forced.returncode == 0 and "1 segmented (0 already done)" in forced.stdout
+    assert (out / "01_test_mask.png").stat().st_mtime_ns != stamp
+
+
+def test_segment_cli_refuses_to_write_into_inputs(tiny_export, tmp_path):
+    src = tmp_path / "images"
+    src.mkdir()
+    shutil.copy(DRIVE / "test" / "images" / "01_test.tif", src)
+    inside = _run_segment([src, "--out", src / "results", "--model", tiny_export / "tiny.onnx"])
+    assert inside.returncode == 2 and "inside the input folder" in inside.stderr
+    missing = _run_segment(
+        [tmp_path / "nope", "--out", tmp_path / "o", "--model", tiny_export / "tiny.onnx"]
+    )
+    assert missing.returncode == 2 and "nope: no such file or folder" in missing.stderr
+    bad_model = _run_segment([src, "--out", tmp_path / "o", "--model", tmp_path / "x.onnx"])
+    assert bad_model.returncode == 2 and "x.onnx: model file not found" in bad_model.stderr
+    assert "Traceback" not in inside.stderr + missing.stderr + bad_model.stderr
+
+
+def test_runtime_never_imports_tensorflow(tiny_export):
+    code = (
+        "import sys\n"
+        "from export.engine import VesselEngine\n"
+        "import export.segment, keras_unet.measurements, keras_unet.fov\n"
+        f"e = VesselEngine(r'{tiny_export / 'tiny.onnx'}')\n"
+        f"e.segment_file(r'{DRIVE / 'test' / 'images' / '01_test.tif'}')\n"
+        "bad = [m for m in ('tensorflow', 'keras', 'PySide6') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_benchmark_writes_its_tables(tiny_export, tiny_run, tmp_path):
+    from export import benchmark
+
+    shutil.copy(tiny_run / "model.keras", tiny_export / "tiny.keras")
+    out = tmp_path / "bench"
+    code = benchmark.main(
+        [
+            "--model",
+            str(tiny_export / "tiny.onnx"),
+            "--images",
+            "2",
+            "--rounds",
+            "1",
+            "--warmup",
+            "1",
+            "--batch",
+            "2",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    result = json.loads((out / "benchmark.json").read_text())
+    names = [r["variant"] for r in result["rows"]]
+    assert names == ["onnx fp32 CPU 1t", "onnx int8 CPU 1t", names[2]]
+    assert names[2].startswith("keras predict")
+    fp32 = result["rows"][0]
+    assert fp32["p50_ms"] > 0 and fp32["time_vs_onnx_fp32"] == 1.0 and fp32["samples"] == 2
+    assert result["input"] == "584x568"  # DRIVE padded to the tiny model's multiple of 4
+    flops = benchmark.onnx_flops(tiny_export / "tiny.onnx", 584, 568)
+    assert result["flops"] == pytest.approx(flops, rel=1e-9)
+    assert fp32["gflop_per_s"] == pytest.approx(result["flops"] / fp32["p50_ms"] / 1e6)
+    assert "| onnx int8 CPU 1t |" in (out / "benchmark.md").read_text()
+
+
+def test_flop_count_by_hand(tmp_path):
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from export import benchmark
+
+    # One 3x3 conv, 3 -> 4 channels, on NCHW 1x3xHxW, preceded by an NHWC->NCHW transpose.
+    weight = numpy_helper.from_array(np.zeros((4, 3, 3, 3), np.float32), "w")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Transpose", ["image"], ["t"], perm=[0, 3, 1, 2]),
+            helper.make_node("Conv", ["t", "w"], ["y"], pads=[1, 1, 1, 1]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", "h", "w", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [weight],
+    )
+    path = tmp_path / "conv.onnx"
+    import onnx
+
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    assert benchmark.onnx_flops(path, 8, 10) == 2 * (4 * 8 * 10) * (3 * 3 * 3)
