@@ -7,7 +7,7 @@ NAME   ?= drive_unet_w16
 MODEL  ?= saved_models/$(NAME)/$(NAME).keras
 OUT    ?= results/$(NAME)_test
 
-.PHONY: help venv demo test test-fast lint format train ship export evaluate clean
+.PHONY: help venv demo test test-fast lint format train ship export evaluate desktop screenshots benchmark clean
 
 help:
 	@echo "make demo      segment + evaluate the DRIVE test set with the shipped model ($(MODEL))"
@@ -16,6 +16,9 @@ help:
 	@echo "make evaluate  evaluate MODEL=... on the DRIVE test set"
 	@echo "make ship      copy runs/$(NAME)/model.keras to saved_models/$(NAME)/ and score it"
 	@echo "make export    SavedModel, ONNX fp32/int8/fp16, LiteRT of MODEL + parity report"
+	@echo "make benchmark onnxruntime (fp32, int8) vs Keras latency table -> results/benchmark"
+	@echo "make desktop   start the desktop app (python -m desktop)"
+	@echo "make screenshots  render docs/desktop_*.png (ONNX=... for a model other than the shipped one)"
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +59,15 @@ ship: $(STAMP)
 # report are committed for the shipped model.
 export: $(STAMP)
 	$(PY) -m export --model $(MODEL) --out $(dir $(MODEL)) --overwrite
+
+benchmark: $(STAMP)
+	$(PY) -m export.benchmark --out results/benchmark
+
+desktop: $(STAMP)
+	$(PY) -m desktop
+
+screenshots: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py $(if $(ONNX),--model $(ONNX))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -20,6 +20,8 @@ from keras_unet.inference import BatchPredictor, pad_to_multiple
 
 #: ONNX opset of every exported graph.
 OPSET = 17
+#: Conversions tried before giving up on a malformed graph (see ``keras_to_onnx``).
+CONVERT_ATTEMPTS = 3
 #: Names given to the dynamic dimensions of the ONNX input and output.
 DYNAMIC_DIMS = ("batch", "height", "width")
 
@@ -117,15 +119,25 @@ def keras_to_onnx(model, metadata: dict[str, str], path: str | Path) -> Path:
     import tensorflow as tf
     import tf2onnx
 
-    serve = serving_function(model)
     spec = (tf.TensorSpec((None, None, None, 3), tf.float32, name=INPUT_NAME),)
-    proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=OPSET)
+    # tf2onnx 1.17 now and then (seen under heavy CPU load, not reproducible on demand) drops
+    # the Squeeze that follows the head's Reshape, leaving a rank-5 output. Such a graph is
+    # refused here and converted again from a fresh trace.
+    for _attempt in range(CONVERT_ATTEMPTS):
+        proto, _ = tf2onnx.convert.from_function(
+            serving_function(model), input_signature=spec, opset=OPSET
+        )
+        rank = len(proto.graph.output[0].type.tensor_type.shape.dim)
+        if rank == 4:
+            break
+    else:
+        raise RuntimeError(
+            f"ONNX output has rank {rank} after {CONVERT_ATTEMPTS} conversions, "
+            "expected 4 (N, H, W, 1)"
+        )
     names = ([i.name for i in proto.graph.input], [o.name for o in proto.graph.output])
     if names != ([INPUT_NAME], [OUTPUT_NAME]):
         raise RuntimeError(f"ONNX graph has inputs/outputs {names}, expected one of each")
-    rank = len(proto.graph.output[0].type.tensor_type.shape.dim)
-    if rank != 4:
-        raise RuntimeError(f"ONNX output has rank {rank}, expected 4 (N, H, W, 1)")
     _name_dynamic_dims(proto)
     proto.producer_name = "keras_unet (tf2onnx)"
     set_metadata(proto, metadata)

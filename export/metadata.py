@@ -26,6 +26,7 @@ METADATA_KEYS: dict[str, str] = {
     "training_data": "data the model was trained on",
     "validation_metrics": "JSON pooled FOV metrics on the validation images",
     "test_metrics": "JSON pooled FOV metrics on the DRIVE test set ({} if not evaluated)",
+    "test_metrics_tta": "JSON the same with flip test-time augmentation ({} if not evaluated)",
     "precision": "fp32, int8 (static QDQ) or fp16",
 }
 
@@ -68,6 +69,7 @@ def build_metadata(card: dict[str, Any], precision: str = "fp32") -> dict[str, s
         "training_data": training,
         "validation_metrics": json.dumps(_numbers(validation)),
         "test_metrics": json.dumps(_numbers(card.get("test_summary", {}))),
+        "test_metrics_tta": json.dumps(_numbers(card.get("test_summary_tta", {}))),
         "precision": precision,
     }
 
@@ -101,7 +103,7 @@ def parse_metadata(props: dict[str, str], source: str = "model") -> dict[str, An
         out: dict[str, Any] = dict(props)
         out["input_multiple"] = int(props["input_multiple"])
         out["threshold"] = float(props["threshold"])
-        for key in ("input_value_range", "validation_metrics", "test_metrics"):
+        for key in ("input_value_range", "validation_metrics", "test_metrics", "test_metrics_tta"):
             if key in props:
                 out[key] = json.loads(props[key])
     except (ValueError, json.JSONDecodeError) as exc:

@@ -2,8 +2,8 @@
 
 Copies the run's ``model.keras`` (no optimizer state) to ``saved_models/<name>/<name>.keras`` with
 its ``config.json`` (model card), ``history.csv`` and ``loss_curves.png``, then evaluates it on the
-DRIVE test set and stores ``metrics.json`` / ``metrics.md`` beside it; the card gets a ``test``
-summary so that export can write it into the ONNX metadata.
+DRIVE test set, plain and with flip TTA, into ``metrics.json``/``.md`` and ``metrics_tta.*``; the
+card gets ``test_summary`` and ``test_summary_tta`` for export to put in the ONNX metadata.
 """
 
 from __future__ import annotations
@@ -63,10 +63,12 @@ def ship(
         card["validation_summary"] = summary(card["validation"]["at_threshold"])
     write_json(dest / CARD_NAME, card)
 
-    result = evaluate(load_predictor(model_path), Path(data_dir) / "test", progress=False)
-    write_json(dest / "metrics.json", result)
-    (dest / "metrics.md").write_text(to_markdown(result) + "\n", encoding="utf-8")
-    card["test_summary"] = summary(result["pooled"]["at_threshold"])
+    predictor = load_predictor(model_path)
+    for tta, suffix in ((False, ""), (True, "_tta")):
+        result = evaluate(predictor, Path(data_dir) / "test", tta=tta, progress=False)
+        write_json(dest / f"metrics{suffix}.json", result)
+        (dest / f"metrics{suffix}.md").write_text(to_markdown(result) + "\n", encoding="utf-8")
+        card[f"test_summary{suffix}"] = summary(result["pooled"]["at_threshold"])
     write_json(dest / CARD_NAME, card)
     return model_path
 

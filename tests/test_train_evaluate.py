@@ -260,6 +260,10 @@ def test_ship_copies_the_model_and_scores_it(tiny_run, drive_crops, tmp_path, ca
     metrics = json.loads((dest / "metrics.json").read_text())
     assert card["name"] == "tiny_shipped"
     assert card["test_summary"]["f1"] == round(metrics["pooled"]["at_threshold"]["f1"], 4)
+    tta = json.loads((dest / "metrics_tta.json").read_text())
+    assert tta["tta"] and card["test_summary_tta"]["f1"] == round(
+        tta["pooled"]["at_threshold"]["f1"], 4
+    )
     assert (dest / "loss_curves.png").is_file() and (dest / "metrics.md").is_file()
     capsys.readouterr()
     assert ship.main(argv) == 2

@@ -1,0 +1,164 @@
+"""Text the window shows: measurement rows, image facts, the About box (Qt-free).
+
+Numbers are formatted with :func:`keras_unet.report.fmt` (``–`` for missing or undefined
+values), so the app and the reports agree.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from export.onnx_model import CPU, CUDA
+from keras_unet.report import fmt
+
+if TYPE_CHECKING:
+    from desktop.state import ImageDocument
+
+#: The measurements shown in the side panel: key of ``VesselMeasurements``, label, tooltip.
+MEASUREMENT_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("vessel_density", "Vessel density", "Vessel pixels / FOV pixels"),
+    ("skeleton_length", "Skeleton length", "Total length of the vessel centre lines, in pixels"),
+    ("mean_width", "Mean width", "Vessel area / skeleton length, in pixels"),
+    ("fractal_dimension", "Fractal dimension", "Box-counting dimension of the vessel mask"),
+    (
+        "tortuosity",
+        "Tortuosity",
+        "Arc length / chord of the vessel segments between junctions (length-weighted mean)",
+    ),
+    ("branch_points", "Branch points", "Junctions of the vessel centre lines"),
+)
+
+#: Metrics listed in the About box, in order, with their names (a test checks that every one
+#: of ``keras_unet.metrics.BINARY_METRICS`` has a label).
+METRIC_LABELS: dict[str, str] = {
+    "auc_roc": "AUC-ROC",
+    "auc_pr": "AUC-PR",
+    "f1": "F1 (Dice)",
+    "accuracy": "Accuracy",
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+    "precision": "Precision",
+    "iou": "IoU",
+    "mcc": "MCC",
+}
+
+_PROVIDER_NAMES = {CPU: "CPU", CUDA: "CUDA (GPU)"}
+
+
+def provider_name(provider: str) -> str:
+    """``CUDAExecutionProvider`` -> ``CUDA (GPU)``; unknown providers keep their own name."""
+    return _PROVIDER_NAMES.get(provider, provider.removesuffix("ExecutionProvider"))
+
+
+def measurement_value(key: str, value: Any) -> str:
+    """One measurement as the side panel shows it."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if key == "vessel_density":
+        return f"{100.0 * value:.2f} %"
+    if key == "skeleton_length":
+        return f"{value:,.0f} px"
+    if key == "mean_width":
+        return f"{value:.2f} px"
+    if key in ("fractal_dimension", "tortuosity"):
+        return fmt(float(value), 3)
+    return fmt(value)
+
+
+def measurement_rows(measurements: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """``(label, value, tooltip)`` rows for the side panel (``–`` where not measured yet)."""
+    return [
+        (label, measurement_value(key, measurements.get(key)), tip)
+        for key, label, tip in MEASUREMENT_ROWS
+    ]
+
+
+#: Rows of the image panel, in order.
+FACT_LABELS: tuple[str, ...] = ("File", "Size", "FOV", "FOV area", "Provider", "Inference")
+
+
+def image_facts(document: ImageDocument) -> list[tuple[str, str]]:
+    """``(label, value)`` rows (:data:`FACT_LABELS`) describing an image and its segmentation.
+
+    Args:
+        document: The image and its result (facts about the run are ``–`` before inference).
+    """
+    width, height = document.size
+    values = {"File": document.path.name, "Size": f"{width} × {height} px"}
+    result = document.result
+    if result is not None:
+        if result.fov_source == "given":
+            name = document.fov_path.name if document.fov_path else "given with the image"
+            values["FOV"] = f"loaded: {name}"
+        else:
+            values["FOV"] = "found automatically"
+        values["FOV area"] = f"{100.0 * result.fov.mean():.0f} % of the image"
+        values["Provider"] = provider_name(result.provider)
+        scale = "as is" if result.scale == 1.0 else f"resized × {result.scale:.2f}"
+        tiles = "1 tile" if result.tiles == 1 else f"{result.tiles} tiles"
+        values["Inference"] = f"{result.seconds:.2f} s ({scale}, {tiles})"
+    return [(label, values.get(label, "–")) for label in FACT_LABELS]
+
+
+def about_html(description: Mapping[str, Any], versions: Mapping[str, str]) -> str:
+    """The About box: the model's metadata and the software versions.
+
+    Args:
+        description: ``OnnxModel.describe()`` plus optional ``threshold_source`` and
+            ``training_data`` from the metadata.
+        versions: Software name -> version.
+
+    Returns:
+        Rich text (HTML subset Qt renders).
+    """
+
+    def esc(value: Any) -> str:
+        return html.escape(fmt(value))
+
+    lines = [
+        f"<h3>{esc(description.get('model_name'))} "
+        f"<small>version {esc(description.get('model_version'))}</small></h3>",
+        "<table cellspacing='0' cellpadding='2'>",
+    ]
+    facts = [
+        ("Model file", description.get("path")),
+        ("Precision", description.get("precision")),
+        ("Runs on", provider_name(str(description.get("provider", "")))),
+        ("Threshold", fmt(description.get("threshold"), 4)),
+        ("Chosen by", description.get("threshold_source")),
+        ("Trained on", description.get("training_data")),
+    ]
+    lines += [
+        f"<tr><td><b>{html.escape(label)}</b></td><td>{esc(value)}</td></tr>"
+        for label, value in facts
+        if value not in (None, "")
+    ]
+    lines.append("</table>")
+    validation, test = description.get("validation_metrics"), description.get("test_metrics")
+    lines.append(_metrics_table(validation, test))
+    software = ", ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in versions.items())
+    lines.append(f"<p>{software}</p>")
+    return "\n".join(lines)
+
+
+def _metrics_table(validation: Any, test: Any) -> str:
+    """Validation and DRIVE-test metrics side by side (FOV protocol, pooled)."""
+    validation = validation if isinstance(validation, Mapping) else {}
+    test = test if isinstance(test, Mapping) else {}
+    if not validation and not test:
+        return "<p>No evaluation metrics in the model's metadata.</p>"
+    head = "<tr><th align='left'>Metric</th><th>Validation</th><th>DRIVE test</th></tr>"
+    rows = [
+        f"<tr><td>{label}</td><td align='right'>{fmt(validation.get(key))}</td>"
+        f"<td align='right'>{fmt(test.get(key))}</td></tr>"
+        for key, label in METRIC_LABELS.items()
+        if key in validation or key in test
+    ]
+    note = "" if test else "<p><i>Not evaluated on the DRIVE test set.</i></p>"
+    return (
+        "<p><b>Metrics</b> (inside the field of view, all images pooled)</p>"
+        f"<table cellspacing='0' cellpadding='2'>{head}{''.join(rows)}</table>{note}"
+    )

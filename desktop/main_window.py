@@ -1,0 +1,918 @@
+"""The main window: open fundus photographs, see their vessel maps, measure, export, batch.
+
+Everything slow runs in a worker (:mod:`desktop.workers`): loading the model, reading and
+segmenting an image (one pool thread, so runs queue instead of competing for the CPU), and
+re-measuring after the threshold moved (another thread). The window only composes what is on
+screen from the cached result (:func:`desktop.state.compose`), which takes milliseconds for a
+DRIVE-sized image, so the sliders act at once and the window never waits for the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QStackedWidget,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.batch_dialog import BatchDialog
+from desktop.formatting import about_html, image_facts, provider_name
+from desktop.image_view import ZOOM_STEP, ImageView
+from desktop.model_choice import choose_model
+from desktop.panels import ImageListPanel, SidePanel
+from desktop.preferences import (
+    APPLICATION_TITLE,
+    PROVIDER_CHOICES,
+    Preferences,
+    existing_recent,
+)
+from desktop.state import Display, ImageDocument, ViewMode, compose, export_array, export_name
+from desktop.tasks import image_files, load_engine, measure_result, read_image, segment_image
+from desktop.workers import Worker, WorkerPool
+from keras_unet.constants import DEFAULT_THRESHOLD
+from keras_unet.imageio import IMAGE_SUFFIXES, is_image_file, write_png
+
+if TYPE_CHECKING:
+    from export.engine import VesselEngine
+
+#: Segmented images kept in memory, so going back to one is instant.
+MAX_CACHED_IMAGES = 8
+#: Pause after the threshold last moved before the measurements are recomputed (ms).
+MEASURE_DELAY_MS = 250
+#: Suffix of model files that can be opened or dropped.
+MODEL_SUFFIX = ".onnx"
+
+_VIEW_SHORTCUTS = {
+    ViewMode.ORIGINAL: "Ctrl+1",
+    ViewMode.PROBABILITY: "Ctrl+2",
+    ViewMode.MASK: "Ctrl+3",
+    ViewMode.OVERLAY: "Ctrl+4",
+}
+_IMAGE_FILTER = "Images ({});;All files (*)".format(
+    " ".join(f"*{suffix}" for suffix in sorted(IMAGE_SUFFIXES))
+)
+
+
+class MainWindow(QMainWindow):
+    """The vessel segmentation window.
+
+    Args:
+        preferences: Settings from the last session (:func:`desktop.settings.load_preferences`).
+        model: ONNX model to load; default: the one chosen last time, else the shipped one.
+        parent: Parent widget.
+
+    Signals (for whoever needs to wait on the window, e.g. tests and the screenshot script):
+        model_loaded(object): The engine is ready.
+        model_failed(str): The model could not be loaded (message names the file).
+        image_shown(object): An image is on screen (maybe not segmented yet).
+        image_segmented(object): The :class:`~desktop.state.ImageDocument` with its result.
+        segmentation_failed(str): Reading or segmenting failed (message names the file).
+        measurements_updated(object): Measurements recomputed for a new threshold.
+        rendered(): The view shows the current settings.
+        error_shown(str): An error was reported to the user.
+    """
+
+    model_loaded = Signal(object)
+    model_failed = Signal(str)
+    image_shown = Signal(object)
+    image_segmented = Signal(object)
+    segmentation_failed = Signal(str)
+    measurements_updated = Signal(object)
+    rendered = Signal()
+    error_shown = Signal(str)
+
+    def __init__(
+        self,
+        preferences: Preferences | None = None,
+        model: str | Path | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.prefs = preferences or Preferences()
+        self.engine: VesselEngine | None = None
+        self.document: ImageDocument | None = None
+        self.last_error = ""
+        self._cache: OrderedDict[Path, ImageDocument] = OrderedDict()
+        self._mode = ViewMode.OVERLAY
+        self._threshold = self.prefs.threshold or DEFAULT_THRESHOLD  # Until a model is loaded.
+        self._displayed: np.ndarray | None = None
+        self._pending_path: Path | None = None
+        self._model_worker: Worker | None = None
+        self._segment_worker: Worker | None = None
+        self._measure_worker: Worker | None = None
+        self._measure_request: tuple[ImageDocument, float] | None = None
+        self._inference = WorkerPool(1, self)  # Model loads and segmentations, one at a time.
+        self._background = WorkerPool(1, self)  # Re-measuring after the threshold moved.
+        self._batch_pool = WorkerPool(1, self)
+        self._render_timer = _single_shot(self, 0, self._render)
+        self._measure_timer = _single_shot(self, MEASURE_DELAY_MS, self._measure)
+
+        self.setWindowTitle(APPLICATION_TITLE)
+        self.setAcceptDrops(True)
+        self.resize(1280, 820)
+        self._build_central()
+        self._build_docks()
+        self._build_actions()
+        self._build_menus_and_toolbar()
+        self._build_status_bar()
+        self.batch_dialog = BatchDialog(self._batch_pool, self)
+        self.batch_dialog.batch_finished.connect(self._batch_finished)
+        self._apply_preferences()
+        self._update_actions()
+
+        choice = choose_model(model, self.prefs.model_path)
+        self._model_origin = choice.origin
+        if choice.path is None:
+            self._show_no_model(choice.origin)
+        else:
+            self.load_model(choice.path)
+
+    # ----------------------------------------------------------------------------- building
+
+    def _build_central(self) -> None:
+        self.view = ImageView()
+        self.view.zoom_changed.connect(self._zoom_changed)
+        self.welcome = QWidget()
+        self.welcome_text = QLabel()
+        self.welcome_text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.welcome_text.setWordWrap(True)
+        self.welcome_text.setTextFormat(Qt.TextFormat.RichText)
+        self.open_button = QPushButton("Open images…")
+        self.open_button.clicked.connect(self.open_dialog)
+        self.choose_model_button = QPushButton("Choose model…")
+        self.choose_model_button.clicked.connect(self.choose_model_dialog)
+        layout = QVBoxLayout(self.welcome)
+        layout.addStretch(1)
+        layout.addWidget(self.welcome_text)
+        for button in (self.open_button, self.choose_model_button):
+            button.setMinimumWidth(220)
+            layout.addWidget(button, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(1)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.view)
+        self.setCentralWidget(self.stack)
+        self._show_welcome()
+
+    def _build_docks(self) -> None:
+        self.side = SidePanel()
+        controls = self.side.controls
+        controls.threshold_changed.connect(self.set_threshold)
+        controls.threshold_reset.connect(self.reset_threshold)
+        controls.opacity_changed.connect(self.set_opacity)
+        controls.colour_changed.connect(self.set_colour)
+        scroll = QScrollArea()
+        scroll.setWidget(self.side)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setMinimumWidth(self.side.sizeHint().width() + 20)
+        self.side_dock = QDockWidget("Details", self)
+        self.side_dock.setObjectName("details")
+        self.side_dock.setWidget(scroll)
+        self.side_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.side_dock)
+
+        self.image_list = ImageListPanel()
+        self.image_list.image_chosen.connect(self.show_image)
+        self.list_dock = QDockWidget("Images", self)
+        self.list_dock.setObjectName("images")
+        self.list_dock.setWidget(self.image_list)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.list_dock)
+        self.resizeDocks([self.list_dock], [170], Qt.Orientation.Horizontal)
+        self.list_dock.hide()
+
+    def _action(
+        self,
+        text: str,
+        slot: Any,
+        shortcut: QKeySequence.StandardKey | Qt.Key | str | None = None,
+        icon: QStyle.StandardPixmap | None = None,
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        sp = QStyle.StandardPixmap
+        key = QKeySequence.StandardKey
+        act = self._action
+        self.open_action = act("&Open images…", self.open_dialog, key.Open, sp.SP_DialogOpenButton)
+        self.open_action.setToolTip("Open one or more fundus photographs (Ctrl+O)")
+        self.open_folder_action = act(
+            "Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O", sp.SP_DirOpenIcon
+        )
+        self.open_folder_action.setToolTip("Open every image in a folder (Ctrl+Shift+O)")
+        self.fov_action = act("Load FOV &mask…", self.load_fov_dialog)
+        self.fov_action.setToolTip("Segment the current image again with a FOV mask file")
+        self.export_mask_action = act(
+            "Export &mask…", lambda: self.export_dialog(ViewMode.MASK), "Ctrl+E"
+        )
+        self.export_overlay_action = act(
+            "Export &overlay…", lambda: self.export_dialog(ViewMode.OVERLAY), "Ctrl+Shift+E"
+        )
+        self.batch_action = act(
+            "&Batch…", self.batch_dialog_open, "Ctrl+B", sp.SP_FileDialogDetailedView
+        )
+        self.batch_action.setToolTip(
+            "Segment a whole folder: masks, overlays and one CSV of measurements (Ctrl+B)"
+        )
+        self.quit_action = act("&Quit", self.close, key.Quit)
+        self.resegment_action = act(
+            "&Segment again", self.resegment, key.Refresh, sp.SP_BrowserReload
+        )
+        self.cancel_action = act("&Cancel", self.cancel, Qt.Key.Key_Escape, sp.SP_BrowserStop)
+        self.cancel_action.setToolTip("Stop the running segmentation (Esc)")
+        self.next_action = act("&Next image", lambda: self._step(1), key.MoveToNextPage)
+        self.previous_action = act(
+            "&Previous image", lambda: self._step(-1), key.MoveToPreviousPage
+        )
+        self.zoom_in_action = act("Zoom &in", lambda: self.view.zoom_by(ZOOM_STEP), key.ZoomIn)
+        self.zoom_out_action = act(
+            "Zoom &out", lambda: self.view.zoom_by(1 / ZOOM_STEP), key.ZoomOut
+        )
+        self.fit_action = act("&Fit to window", self.view.fit_to_window, "Ctrl+0")
+        self.actual_size_action = act("&Actual size", self.view.actual_size, "Ctrl+Alt+0")
+        self.mode_group = QActionGroup(self)
+        self.mode_actions: dict[ViewMode, QAction] = {}
+        for mode in ViewMode:
+            action = self._action(
+                mode.label, lambda _=False, m=mode: self.set_view_mode(m), _VIEW_SHORTCUTS[mode]
+            )
+            action.setCheckable(True)
+            action.setToolTip(f"{mode.label} view ({_VIEW_SHORTCUTS[mode]})")
+            self.mode_group.addAction(action)
+            self.mode_actions[mode] = action
+        self.open_model_action = act("&Open model…", self.choose_model_dialog, "Ctrl+M")
+        self.shipped_model_action = act("Use the &shipped model", self.use_shipped_model)
+        self.provider_group = QActionGroup(self)
+        self.provider_actions: dict[str, QAction] = {}
+        names = {"auto": "&Automatic (GPU if available)", "cuda": "&CUDA (GPU)", "cpu": "C&PU"}
+        for provider in PROVIDER_CHOICES:
+            action = self._action(names[provider], lambda _=False, p=provider: self.set_provider(p))
+            action.setCheckable(True)
+            self.provider_group.addAction(action)
+            self.provider_actions[provider] = action
+        self.about_action = self._action("&About…", self.show_about, key.HelpContents)
+        self.about_qt_action = self._action("About &Qt…", lambda: QMessageBox.aboutQt(self))
+
+    def _build_menus_and_toolbar(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addActions([self.open_action, self.open_folder_action])
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._fill_recent_menu()
+        file_menu.addSeparator()
+        file_menu.addActions([self.export_mask_action, self.export_overlay_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.batch_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        image_menu = menu.addMenu("&Image")
+        image_menu.addActions(
+            [self.resegment_action, self.cancel_action, self.fov_action, self.next_action]
+        )
+        image_menu.addAction(self.previous_action)
+        view_menu = menu.addMenu("&View")
+        view_menu.addActions(list(self.mode_actions.values()))
+        view_menu.addSeparator()
+        view_menu.addActions(
+            [self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_size_action]
+        )
+        view_menu.addSeparator()
+        view_menu.addActions([self.side_dock.toggleViewAction(), self.list_dock.toggleViewAction()])
+        model_menu = menu.addMenu("&Model")
+        model_menu.addActions([self.open_model_action, self.shipped_model_action])
+        provider_menu = model_menu.addMenu("&Run on")
+        provider_menu.addActions(list(self.provider_actions.values()))
+        help_menu = menu.addMenu("&Help")
+        help_menu.addActions([self.about_action, self.about_qt_action])
+
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("main")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.addActions([self.open_action, self.open_folder_action, self.batch_action])
+        toolbar.addSeparator()
+        toolbar.addActions(list(self.mode_actions.values()))
+        toolbar.addSeparator()
+        toolbar.addActions([self.fit_action, self.resegment_action])
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.zoom_label = QLabel()
+        self.model_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)  # Busy: the engine does not report partial progress.
+        self.progress.setMaximumWidth(160)
+        self.progress.setTextVisible(False)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setDefaultAction(self.cancel_action)
+        self.cancel_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for widget in (self.progress, self.cancel_button, self.zoom_label, self.model_label):
+            bar.addPermanentWidget(widget)
+        self._set_busy(None)
+
+    def _apply_preferences(self) -> None:
+        controls = self.side.controls
+        controls.set_threshold(self._threshold)
+        controls.set_opacity(self.prefs.opacity)
+        controls.set_colour(self.prefs.colour)
+        self.mode_actions[self._mode].setChecked(True)
+        self.provider_actions[self.prefs.provider].setChecked(True)
+
+    # ----------------------------------------------------------------------- public actions
+
+    @property
+    def display(self) -> Display:
+        """The current view mode, threshold, opacity and colour."""
+        return Display(self._mode, self._threshold, self.prefs.opacity, self.prefs.colour)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a model load or a segmentation is running."""
+        return self._segment_worker is not None or self._model_worker is not None
+
+    def displayed_array(self) -> np.ndarray | None:
+        """The pixels on screen (for tests and exports)."""
+        return self._displayed
+
+    def open_paths(self, paths: Iterable[str | Path]) -> bool:
+        """Open dropped or chosen paths: images, folders of images, or an ``.onnx`` model.
+
+        Anything else is refused with a message and changes nothing.
+
+        Returns:
+            Whether something was opened.
+        """
+        images: list[Path] = []
+        refused: list[str] = []
+        model: Path | None = None
+        for raw in paths:
+            path = Path(raw)
+            if path.is_dir():
+                found = image_files(path)
+                images += found
+                if not found:
+                    refused.append(f"{path}: no image files in this folder")
+            elif path.suffix.lower() == MODEL_SUFFIX and path.is_file():
+                model = path
+            elif is_image_file(path) and path.is_file():
+                images.append(path)
+            elif not path.exists():
+                refused.append(f"{path}: file not found")
+            else:
+                kinds = ", ".join(sorted(IMAGE_SUFFIXES))
+                refused.append(f"{path.name}: not an image file (this app opens {kinds})")
+        if refused:
+            self.report_error("Cannot open", "\n".join(refused))
+        if model is not None:
+            self.load_model(model, remember=True)
+        if images:
+            self._set_image_list(images)
+            self.show_image(images[0])
+        return bool(images) or model is not None
+
+    def open_folder(self, folder: str | Path) -> bool:
+        """Open every image directly inside ``folder``."""
+        return self.open_paths([folder])
+
+    def show_image(self, path: str | Path) -> None:
+        """Show ``path``: from the cache, or read and segment it in the worker."""
+        path = Path(path)
+        self.prefs = self.prefs.with_recent(path)
+        self.image_list.select_path(path)
+        if path in self._cache:
+            self._cancel_segmentation()
+            self._cache.move_to_end(path)
+            self._set_document(self._cache[path])
+            return
+        self._start_segmentation(path)
+
+    def resegment(self, fov_path: str | Path | None = None) -> None:
+        """Run the model on the current image again (optionally with a FOV mask file)."""
+        if self.document is None:
+            return
+        self._cache.pop(self.document.path, None)
+        self._start_segmentation(self.document.path, fov_path)
+
+    def cancel(self) -> None:
+        """Stop the running segmentation (within one tile); the window stays as it was."""
+        if self._segment_worker is not None:
+            self._cancel_segmentation()
+            self.statusBar().showMessage("Cancelled", 5000)
+
+    def load_model(self, path: str | Path, remember: bool = False) -> None:
+        """Load ``path`` in the worker (the current model stays until the new one is ready).
+
+        Args:
+            path: An exported ``.onnx`` file.
+            remember: Load this model again next time (the user chose it).
+        """
+        path = Path(path)
+        if remember:
+            self.prefs = dataclasses.replace(self.prefs, model_path=str(path.resolve()))
+            self._model_origin = "the model you chose"
+        worker = Worker(load_engine, path, self.prefs.provider)
+        worker.signals.finished.connect(self._model_ready)
+        worker.signals.failed.connect(self._model_error)
+        self._model_worker = worker
+        self._set_busy(f"Loading model {path.name}…")
+        self._inference.start(worker)
+
+    def use_shipped_model(self) -> None:
+        """Forget the chosen model and load the shipped one."""
+        self.prefs = dataclasses.replace(self.prefs, model_path="")
+        choice = choose_model()
+        self._model_origin = choice.origin
+        if choice.path is None:
+            self.report_error("No shipped model", choice.origin)
+        else:
+            self.load_model(choice.path)
+
+    def set_provider(self, provider: str) -> None:
+        """Prefer ``auto``, ``cuda`` or ``cpu`` and reload the model with it."""
+        self.prefs = dataclasses.replace(self.prefs, provider=provider)
+        self.provider_actions[provider].setChecked(True)
+        if self.engine is not None:
+            self.load_model(self.engine.model.path)
+
+    def set_view_mode(self, mode: ViewMode) -> None:
+        """Show the original, the probability map, the mask or the overlay."""
+        self._mode = mode
+        self.mode_actions[mode].setChecked(True)
+        self._schedule_render()
+
+    def set_threshold(self, threshold: float) -> None:
+        """Re-threshold the cached probabilities (no inference) and re-measure shortly after."""
+        self._threshold = float(threshold)
+        self.prefs = dataclasses.replace(self.prefs, threshold=self._threshold)
+        if abs(self.side.controls.threshold - self._threshold) > 1e-9:
+            self.side.controls.set_threshold(self._threshold)
+        self._schedule_render()
+        if self.document is not None and self.document.result is not None:
+            self.side.measurements.show_updating()
+            self._measure_timer.start()
+
+    def reset_threshold(self) -> None:
+        """Go back to the model's threshold (chosen on validation data)."""
+        if self.engine is None:
+            return
+        self.set_threshold(self.engine.threshold)
+        self.prefs = dataclasses.replace(self.prefs, threshold=None)
+
+    def set_opacity(self, opacity: float) -> None:
+        """Overlay opacity in [0, 1]."""
+        self.prefs = dataclasses.replace(self.prefs, opacity=float(opacity))
+        if abs(self.side.controls.opacity - opacity) > 0.005:
+            self.side.controls.set_opacity(opacity)
+        self._schedule_render()
+
+    def set_colour(self, colour: tuple[int, int, int]) -> None:
+        """Overlay colour (RGB)."""
+        self.prefs = dataclasses.replace(self.prefs, colour=tuple(colour))
+        self.side.controls.set_colour(self.prefs.colour)
+        self._schedule_render()
+
+    def export_current(self, kind: ViewMode, path: str | Path) -> Path:
+        """Write the current image's mask or overlay (as on screen) to ``path`` as PNG.
+
+        Raises:
+            ValueError: No segmented image.
+        """
+        if self.document is None:
+            raise ValueError("no image is open")
+        write_png(path, export_array(self.document, self.display, kind))
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return Path(path)
+
+    def report_error(self, title: str, message: str) -> None:
+        """Tell the user: status line and a dialog that does not block the window."""
+        self.last_error = message
+        self.statusBar().showMessage(f"{title}: {message.splitlines()[0]}", 15000)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.error_shown.emit(message)
+
+    def about_text(self) -> str:
+        """The About box's rich text (model metadata and versions)."""
+        import PySide6
+        from PySide6.QtCore import qVersion
+
+        import keras_unet
+
+        versions = {"app": keras_unet.__version__, "PySide6": PySide6.__version__}
+        versions["Qt"] = qVersion()
+        if self.engine is None:
+            return f"<h3>{APPLICATION_TITLE}</h3><p>No model loaded.</p>" + "".join(
+                f"<p>{k} {v}</p>" for k, v in versions.items()
+            )
+        import onnxruntime
+
+        versions["onnxruntime"] = onnxruntime.__version__
+        description = dict(self.engine.model.describe())
+        for key in ("threshold_source", "training_data"):
+            description[key] = self.engine.metadata.get(key)
+        return about_html(description, versions)
+
+    def show_about(self) -> None:
+        """The About box."""
+        box = QMessageBox(self)
+        box.setWindowTitle(f"About {APPLICATION_TITLE}")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(self.about_text())
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    # ----------------------------------------------------------------------------- dialogs
+
+    def open_dialog(self) -> None:
+        """Choose image files."""
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Open fundus photographs", self.prefs.last_folder, _IMAGE_FILTER
+        )
+        if paths:
+            self.open_paths(paths)
+
+    def open_folder_dialog(self) -> None:
+        """Choose a folder of images."""
+        folder = QFileDialog.getExistingDirectory(self, "Open folder", self.prefs.last_folder)
+        if folder:
+            self.prefs = dataclasses.replace(self.prefs, last_folder=folder)
+            self.open_folder(folder)
+
+    def choose_model_dialog(self) -> None:
+        """Choose an ``.onnx`` model."""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open model", self.prefs.last_folder, f"ONNX models (*{MODEL_SUFFIX})"
+        )
+        if path:
+            self.load_model(path, remember=True)
+
+    def load_fov_dialog(self) -> None:
+        """Choose a FOV mask for the current image and segment it again."""
+        if self.document is None:
+            return
+        path, _ = QFileDialog.getOpenFileName(
+            self, "FOV mask", str(self.document.path.parent), _IMAGE_FILTER
+        )
+        if path:
+            self.resegment(path)
+
+    def export_dialog(self, kind: ViewMode) -> None:
+        """Choose where to save the mask or overlay."""
+        if self.document is None or self.document.result is None:
+            return
+        default = self.document.path.parent / export_name(self.document.path, kind)
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export {kind.label.lower()}", str(default), "PNG image (*.png)"
+        )
+        if path:
+            if not path.lower().endswith(".png"):
+                path += ".png"
+            try:
+                self.export_current(kind, path)
+            except (OSError, ValueError) as exc:
+                self.report_error("Cannot export", f"{path}: {exc}")
+
+    def batch_dialog_open(self, folder: str | Path | None = None) -> BatchDialog:
+        """Show the batch window (for ``folder``, or the folder of the current image)."""
+        dialog = self.batch_dialog
+        dialog.set_engine(self.engine, self.prefs.threshold)
+        if folder is not None:
+            dialog.set_folder(folder)
+        elif not dialog.input_edit.text() and self.document is not None:
+            dialog.set_folder(self.document.path.parent)
+        dialog.show()
+        dialog.raise_()
+        return dialog
+
+    # ------------------------------------------------------------------------------ workers
+
+    def _start_segmentation(self, path: Path, fov_path: str | Path | None = None) -> None:
+        self._cancel_segmentation()
+        self._pending_path = path
+        if self.engine is None:
+            if self._model_worker is None:  # No model coming: show the photograph only.
+                self._start_reading(path)
+            return  # Otherwise segmented when the model is ready.
+        worker = Worker(
+            segment_image,
+            self.engine,
+            path,
+            threshold=self._threshold,
+            fov_path=fov_path,
+            cancellable=True,
+            reports_progress=True,
+        )
+        worker.signals.progress.connect(self._segment_preview)
+        worker.signals.finished.connect(self._segment_done)
+        worker.signals.failed.connect(self._segment_failed)
+        self._segment_worker = worker
+        self._set_busy(f"Segmenting {path.name}…")
+        self._inference.start(worker)
+
+    def _start_reading(self, path: Path) -> None:
+        worker = Worker(read_image, path)
+        worker.signals.finished.connect(self._segment_preview)
+        worker.signals.failed.connect(self._segment_failed)
+        self._segment_worker = worker
+        self._set_busy(f"Reading {path.name}…")
+        self._inference.start(worker)
+
+    def _cancel_segmentation(self) -> None:
+        if self._segment_worker is not None:
+            self._segment_worker.cancel()
+            self._segment_worker = None
+        self._pending_path = None
+        self._set_busy(None)
+
+    def _from_current(self, worker: Worker | None) -> bool:
+        """Whether the signal being handled comes from ``worker`` (stale ones are ignored)."""
+        return worker is not None and self.sender() is worker.signals
+
+    def _segment_preview(self, document: ImageDocument) -> None:
+        if not self._from_current(self._segment_worker):
+            return
+        if self.engine is None:  # Only read: nothing more is coming.
+            self._segment_worker = None
+            self._pending_path = None
+            self._set_busy(None)
+        self._set_document(document)
+
+    def _segment_done(self, document: ImageDocument) -> None:
+        if not self._from_current(self._segment_worker):
+            return
+        self._segment_worker = None
+        self._pending_path = None
+        self._set_busy(None)
+        self._cache[document.path] = document
+        while len(self._cache) > MAX_CACHED_IMAGES:
+            self._cache.popitem(last=False)
+        self._set_document(document)
+        result = document.result
+        self.statusBar().showMessage(
+            f"Segmented {document.path.name} in {result.seconds:.2f} s on "
+            f"{provider_name(result.provider)}",
+            8000,
+        )
+        self.image_segmented.emit(document)
+
+    def _segment_failed(self, message: str) -> None:
+        if not self._from_current(self._segment_worker):
+            return
+        path = self._pending_path
+        self._segment_worker = None
+        self._pending_path = None
+        self._set_busy(None)
+        name = path.name if path is not None else "image"
+        text = message if path is not None and str(path) in message else f"{name}: {message}"
+        self.report_error(f"Cannot segment {name}", text)
+        self.segmentation_failed.emit(text)
+
+    def _model_ready(self, engine: VesselEngine) -> None:
+        if not self._from_current(self._model_worker):
+            return
+        self._model_worker = None
+        self._set_busy(None)
+        self.engine = engine
+        self._cache.clear()
+        if self.prefs.threshold is None:
+            self._threshold = engine.threshold
+        self.side.controls.set_threshold(self._threshold, engine.threshold)
+        name = engine.metadata.get("model_name") or engine.model.path.stem
+        version = engine.metadata.get("model_version") or "?"
+        self.model_label.setText(f"Model {name} {version} · {provider_name(engine.provider)}")
+        self.model_label.setToolTip(f"{engine.model.path} ({self._model_origin})")
+        self.batch_dialog.set_engine(engine, self.prefs.threshold)
+        self.statusBar().showMessage(
+            f"Model {name} loaded ({self._model_origin}); runs on {provider_name(engine.provider)}",
+            8000,
+        )
+        self._update_actions()
+        self.model_loaded.emit(engine)
+        pending = self._pending_path or (self.document.path if self.document else None)
+        if pending is not None:
+            self._start_segmentation(pending)
+        else:
+            self._show_welcome()
+
+    def _model_error(self, message: str) -> None:
+        if not self._from_current(self._model_worker):
+            return
+        self._model_worker = None
+        self._set_busy(None)
+        self._update_actions()
+        if self.engine is None:
+            self._show_no_model(message)
+        self.report_error("Cannot load the model", message)
+        self.model_failed.emit(message)
+
+    def _measure(self) -> None:
+        document = self.document
+        if document is None or document.result is None:
+            return
+        if document.measured_threshold == self._threshold:
+            self._show_measurements(document)
+            return
+        if self._measure_worker is not None:
+            self._measure_worker.cancel()
+        worker = Worker(measure_result, document.result, self._threshold)
+        worker.signals.finished.connect(self._measured)
+        worker.signals.failed.connect(self._measure_failed)
+        self._measure_worker = worker
+        self._measure_request = (document, self._threshold)
+        self._background.start(worker)
+
+    def _measured(self, measurements: dict[str, Any]) -> None:
+        if not self._from_current(self._measure_worker):
+            return
+        self._measure_worker = None
+        document, threshold = self._measure_request or (None, None)
+        if document is None:
+            return
+        document.measurements = measurements
+        document.measured_threshold = threshold
+        if document is self.document:
+            self._show_measurements(document)
+            if threshold != self._threshold:
+                self._measure_timer.start()
+        self.measurements_updated.emit(document)
+
+    def _measure_failed(self, message: str) -> None:
+        if self._from_current(self._measure_worker):
+            self._measure_worker = None
+            self.report_error("Cannot measure", message)
+
+    def _batch_finished(self, outcome: Any) -> None:
+        self.statusBar().showMessage(f"Batch: {outcome.summary()}", 15000)
+
+    # ------------------------------------------------------------------------------ display
+
+    def _set_document(self, document: ImageDocument) -> None:
+        first = self.document is None or self.document.path != document.path
+        self.document = document
+        self.stack.setCurrentWidget(self.view)
+        self.setWindowTitle(f"{document.path.name} — {APPLICATION_TITLE}")
+        self.side.facts.show_facts(image_facts(document))
+        if document.result is not None and document.measured_threshold != self._threshold:
+            self.side.measurements.show_updating()
+            self._measure_timer.start()
+        else:
+            self._show_measurements(document)
+        self._render()
+        if first:
+            self.view.fit_to_window()
+        self._update_actions()
+        self.image_shown.emit(document)
+
+    def _show_measurements(self, document: ImageDocument) -> None:
+        self.side.measurements.show_measurements(document.measurements, document.measured_threshold)
+        self.side.facts.show_facts(image_facts(document))
+
+    def _schedule_render(self) -> None:
+        self._render_timer.start()
+
+    def _render(self) -> None:
+        self._render_timer.stop()
+        if self.document is not None:
+            self._displayed = compose(self.document.image, self.document.result, self.display)
+            self.view.set_array(self._displayed)
+        self.rendered.emit()
+
+    def _set_image_list(self, paths: list[Path]) -> None:
+        self.image_list.set_paths(paths)
+        self.list_dock.setVisible(len(paths) > 1)
+        self._update_actions()
+
+    def _step(self, offset: int) -> None:
+        paths = self.image_list.paths()
+        if not paths or self.document is None or self.document.path not in paths:
+            return
+        index = paths.index(self.document.path) + offset
+        if 0 <= index < len(paths):
+            self.show_image(paths[index])
+
+    def _show_welcome(self) -> None:
+        if self.document is not None:
+            return
+        self.welcome_text.setText(
+            f"<h2>{APPLICATION_TITLE}</h2><p>Drop fundus photographs or a folder here,<br>"
+            "or open them with Ctrl+O.</p>"
+        )
+        self.choose_model_button.setVisible(False)
+        self.stack.setCurrentWidget(self.welcome)
+
+    def _show_no_model(self, reason: str) -> None:
+        self.model_label.setText("No model")
+        self.welcome_text.setText(
+            f"<h2>{APPLICATION_TITLE}</h2><p><b>No vessel model is loaded.</b></p><p>{reason}</p>"
+        )
+        self.choose_model_button.setVisible(True)
+        self.stack.setCurrentWidget(self.welcome)
+        self._update_actions()
+
+    def _set_busy(self, message: str | None) -> None:
+        busy = message is not None
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy and self._segment_worker is not None)
+        self.cancel_action.setEnabled(self._segment_worker is not None)
+        if busy:
+            self.statusBar().showMessage(message)
+        else:
+            self.statusBar().clearMessage()
+
+    def _zoom_changed(self, zoom: float) -> None:
+        fit = "fit, " if self.view.fitting else ""
+        self.zoom_label.setText(f"{fit}{100 * zoom:.0f} %")
+
+    def _update_actions(self) -> None:
+        segmented = self.document is not None and self.document.result is not None
+        for action in (self.export_mask_action, self.export_overlay_action):
+            action.setEnabled(segmented)
+        has_image = self.document is not None
+        for action in (self.resegment_action, self.fov_action):
+            action.setEnabled(has_image and self.engine is not None)
+        several = self.image_list.count() > 1
+        self.next_action.setEnabled(several)
+        self.previous_action.setEnabled(several)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = existing_recent(self.prefs.recent_files)
+        for path in recent:
+            action = self.recent_menu.addAction(Path(path).name)
+            action.setToolTip(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_paths([p]))
+        if not recent:
+            self.recent_menu.addAction("No recent files").setEnabled(False)
+        self.recent_menu.addSeparator()
+        clear = self.recent_menu.addAction("Clear list")
+        clear.setEnabled(bool(recent))
+        clear.triggered.connect(
+            lambda: setattr(self, "prefs", dataclasses.replace(self.prefs, recent_files=[]))
+        )
+
+    # -------------------------------------------------------------------------- Qt events
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override.
+        """Accept dragged files and folders (what they are is checked on drop)."""
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override.
+        """Open dropped images, folders or a model; refuse anything else with a message."""
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override.
+        """Save the preferences, stop the workers."""
+        from desktop.settings import save_preferences
+
+        save_preferences(self.prefs)
+        self.batch_dialog.cancel()
+        for pool in (self._inference, self._background, self._batch_pool):
+            pool.cancel_all()
+            pool.wait(5000)
+        super().closeEvent(event)
+
+
+def _single_shot(parent: QObject, msecs: int, slot: Any) -> QTimer:
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(msecs)
+    timer.timeout.connect(slot)
+    return timer

@@ -1,0 +1,111 @@
+"""What the app's workers run: load a model, segment an image, measure a mask (Qt-free).
+
+Each function is a plain call into the engine, the image reader and the measurements; the
+workers in :mod:`desktop.workers` run them off the GUI thread and turn their return values and
+exceptions into signals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from desktop.cancellation import CancelToken, cancellable_engine
+from desktop.state import ImageDocument, find_fov_mask
+
+if TYPE_CHECKING:
+    from export.engine import SegmentationResult, VesselEngine
+
+
+def load_engine(model_path: str | Path, provider: str = "auto") -> VesselEngine:
+    """Open an ONNX model in onnxruntime.
+
+    Raises:
+        ModelFileError: The file is missing, corrupt or not a model exported by this project.
+    """
+    from export.engine import VesselEngine
+
+    return VesselEngine(model_path, provider=provider)
+
+
+def segment_image(
+    engine: VesselEngine,
+    path: str | Path,
+    *,
+    threshold: float | None = None,
+    fov_path: str | Path | None = None,
+    token: CancelToken | None = None,
+    on_update: Callable[[ImageDocument], None] | None = None,
+) -> ImageDocument:
+    """Read, segment and measure one image.
+
+    Args:
+        engine: The loaded engine.
+        path: The image file.
+        threshold: Threshold for the mask and the measurements (default: the model's).
+        fov_path: FOV mask file; default: the DRIVE-layout mask next to the image if there is
+            one (:func:`desktop.state.find_fov_mask`), else the engine estimates the FOV.
+        token: Checked before reading and before every tile.
+        on_update: Receives the document without a result as soon as the image is read, so the
+            window can show the photograph while the model runs.
+
+    Returns:
+        The document with its result and measurements.
+
+    Raises:
+        ImageReadError: The image or the mask cannot be read or used (names the file).
+        Cancelled: ``token`` was cancelled.
+    """
+    from keras_unet.errors import ImageReadError
+    from keras_unet.imageio import read_binary, read_rgb
+
+    token = token or CancelToken()
+    token.raise_if_cancelled()
+    path = Path(path)
+    fov_path = Path(fov_path) if fov_path is not None else find_fov_mask(path)
+    image = read_rgb(path)
+    if on_update is not None:
+        on_update(ImageDocument(path=path, image=image))
+    fov = read_binary(fov_path) if fov_path is not None else None
+    try:  # As ``VesselEngine.segment_file`` does, once the image is on screen.
+        result = cancellable_engine(engine, token).segment(image, fov, threshold)
+    except ValueError as exc:
+        raise ImageReadError(path, str(exc)) from None
+    return ImageDocument(
+        path=path,
+        image=image,
+        result=result,
+        fov_path=fov_path if result.fov_source == "given" else None,
+        measurements=measure_result(result, result.threshold),
+        measured_threshold=result.threshold,
+    )
+
+
+def read_image(path: str | Path) -> ImageDocument:
+    """Read an image without segmenting it (to show it while no model is loaded).
+
+    Raises:
+        ImageReadError: The file cannot be read (names the file).
+    """
+    from keras_unet.imageio import read_rgb
+
+    return ImageDocument(path=Path(path), image=read_rgb(path))
+
+
+def measure_result(result: SegmentationResult, threshold: float) -> dict[str, Any]:
+    """Vessel measurements of the mask at ``threshold``, inside the result's FOV."""
+    from keras_unet.measurements import measure
+
+    return measure(result.rethreshold(threshold), result.fov).as_dict()
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files directly inside ``folder``, sorted (as the batch run finds them).
+
+    Raises:
+        UserInputError: The folder does not exist.
+    """
+    from desktop.batch import batch_jobs
+
+    return [job.source for job in batch_jobs(folder)]
