@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from desktop.cancellation import CancelToken
-from desktop.state import find_fov_mask
+from keras_unet.data import find_fov_mask
 from keras_unet.errors import ImageReadError
 
 if TYPE_CHECKING:

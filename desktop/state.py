@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from keras_unet.errors import UserInputError
 from keras_unet.inference import overlay, probability_to_uint8
 
 if TYPE_CHECKING:
@@ -126,28 +125,3 @@ def _with_mode(display: Display, mode: ViewMode) -> Display:
 def export_name(image_path: Path, kind: ViewMode) -> str:
     """Default file name of an export, as the segment CLI names it (``<stem>_<kind>.png``)."""
     return f"{image_path.stem}_{kind.value}.png"
-
-
-def find_fov_mask(image_path: str | Path) -> Path | None:
-    """The FOV mask of an image in a DRIVE-layout folder (``.../images/x.tif`` + ``.../mask/``).
-
-    Matching follows :func:`keras_unet.data.find_samples`, so ``01_test.tif`` finds
-    ``mask/01_test_mask.gif``.
-
-    Returns:
-        The mask file, or ``None`` when the image is not in such a folder (the engine then
-        estimates the FOV).
-    """
-    from keras_unet.data import find_samples
-    from keras_unet.data.drive import IMAGES_DIR, MASK_DIR
-
-    image_path = Path(image_path)
-    split_dir = image_path.parent.parent
-    if image_path.parent.name != IMAGES_DIR or not (split_dir / MASK_DIR).is_dir():
-        return None
-    try:
-        samples = find_samples(split_dir, require_manual=False, require_mask=False)
-    except UserInputError:
-        return None
-    target = image_path.resolve()
-    return next((s.mask for s in samples if s.image.resolve() == target), None)

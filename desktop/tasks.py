@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from desktop.cancellation import CancelToken, cancellable_engine
-from desktop.state import ImageDocument, find_fov_mask
+from desktop.state import ImageDocument
+from keras_unet.data import find_fov_mask
 
 if TYPE_CHECKING:
     from export.engine import SegmentationResult, VesselEngine
@@ -45,7 +46,7 @@ def segment_image(
         path: The image file.
         threshold: Threshold for the mask and the measurements (default: the model's).
         fov_path: FOV mask file; default: the DRIVE-layout mask next to the image if there is
-            one (:func:`desktop.state.find_fov_mask`), else the engine estimates the FOV.
+            one (:func:`keras_unet.data.find_fov_mask`), else the engine estimates the FOV.
         token: Checked before reading and before every tile.
         on_update: Receives the document without a result as soon as the image is read, so the
             window can show the photograph while the model runs.

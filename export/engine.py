@@ -125,6 +125,7 @@ class VesselEngine:
                 mask's size differs from the image's.
         """
         import cv2
+
         from keras_unet.fov import estimate_fov
 
         if image.ndim != 3 or image.shape[2] != 3:
@@ -170,7 +171,11 @@ class VesselEngine:
     def segment_file(
         self, path: str | Path, fov_path: str | Path | None = None, threshold: float | None = None
     ) -> tuple[np.ndarray, SegmentationResult]:
-        """Read and segment an image file (and its FOV mask file, if given).
+        """Read and segment an image file with its FOV mask.
+
+        The mask is ``fov_path`` if given, else the DRIVE-layout mask beside the image
+        (``.../images/x`` with ``.../mask/``, see :func:`keras_unet.data.find_fov_mask`), else
+        estimated from the image.
 
         Returns:
             ``(image, result)``: the RGB image as read, and its segmentation.
@@ -178,10 +183,12 @@ class VesselEngine:
         Raises:
             ImageReadError: A file cannot be read, or its size does not suit (names the file).
         """
+        from keras_unet.data import find_fov_mask
         from keras_unet.errors import ImageReadError
         from keras_unet.imageio import read_binary, read_rgb
 
         image = read_rgb(path)
+        fov_path = fov_path if fov_path is not None else find_fov_mask(path)
         fov = read_binary(fov_path) if fov_path is not None else None
         try:
             return image, self.segment(image, fov, threshold)

@@ -34,10 +34,11 @@ from desktop.preferences import (
     hex_to_colour,
     push_recent,
 )
-from desktop.state import Display, ImageDocument, ViewMode, compose, export_array, find_fov_mask
+from desktop.state import Display, ImageDocument, ViewMode, compose, export_array
 from desktop.tasks import image_files, segment_image
 from export.engine import SegmentationResult, VesselEngine
 from export.segment import Job
+from keras_unet.data import find_fov_mask
 from keras_unet.errors import ImageReadError, UserInputError
 from keras_unet.imageio import write_png
 from keras_unet.metrics import BINARY_METRICS

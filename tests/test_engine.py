@@ -242,3 +242,12 @@ def test_flop_count_by_hand(tmp_path):
 
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     assert benchmark.onnx_flops(path, 8, 10) == 2 * (4 * 8 * 10) * (3 * 3 * 3)
+
+
+def test_segment_file_uses_the_drive_mask_beside_the_image(engine, tmp_path):
+    image, result = engine.segment_file(DRIVE / "test" / "images" / "05_test.tif")
+    assert result.fov_source == "given" and image.shape == (584, 565, 3)
+    shutil.copy(DRIVE / "test" / "images" / "05_test.tif", tmp_path / "05_test.tif")
+    _, alone = engine.segment_file(tmp_path / "05_test.tif")
+    assert alone.fov_source == "estimated"
+    assert (alone.fov == result.fov).mean() > 0.98

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_unet.errors import DatasetError, ImageReadError
+from keras_unet.errors import DatasetError, ImageReadError, UserInputError
 from keras_unet.imageio import is_image_file, read_binary, read_rgb
 
 IMAGES_DIR = "images"
@@ -211,3 +211,25 @@ def channel_statistics(samples: Sequence[Sample]) -> tuple[list[float], list[flo
     mean = pixels.mean(axis=0)
     std = pixels.std(axis=0)
     return [round(float(v), 4) for v in mean], [round(float(max(v, 1e-3)), 4) for v in std]
+
+
+def find_fov_mask(image_path: str | Path) -> Path | None:
+    """The FOV mask of an image in a DRIVE-layout folder (``.../images/x.tif`` + ``.../mask/``).
+
+    Matching follows :func:`find_samples`, so ``01_test.tif`` finds
+    ``mask/01_test_mask.gif``.
+
+    Returns:
+        The mask file, or ``None`` when the image is not in such a folder (the engine then
+        estimates the FOV).
+    """
+    image_path = Path(image_path)
+    split_dir = image_path.parent.parent
+    if image_path.parent.name != IMAGES_DIR or not (split_dir / MASK_DIR).is_dir():
+        return None
+    try:
+        samples = find_samples(split_dir, require_manual=False, require_mask=False)
+    except UserInputError:
+        return None
+    target = image_path.resolve()
+    return next((s.mask for s in samples if s.image.resolve() == target), None)
