@@ -31,6 +31,9 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+#: Longer side above which the FOV is found on a reduced copy (keeps time and memory bounded
+#: for very large photographs; the mask is scaled back with nearest-neighbour interpolation).
+ANALYSIS_SIDE = 1024
 #: Smallest spread (grey levels) between the 1st and 99th brightness percentiles of a photo.
 MIN_CONTRAST = 20
 #: Where the threshold sits between the dark (1st) and bright (99th) percentiles.
@@ -88,6 +91,19 @@ def estimate_fov(image: np.ndarray) -> np.ndarray:
         ValueError: The image is not uint8, has another shape, or has no pixels.
     """
     brightness = _brightness(image)
+    height, width = brightness.shape
+    factor = ANALYSIS_SIDE / max(height, width)
+    if factor < 1.0:  # Large photographs: find the FOV on a reduced copy, then scale it back.
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        small = _estimate(cv2.resize(brightness, size, interpolation=cv2.INTER_AREA))
+        return cv2.resize(
+            small.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
+        ).astype(bool)
+    return _estimate(brightness)
+
+
+def _estimate(brightness: np.ndarray) -> np.ndarray:
+    """:func:`estimate_fov` on a single-channel uint8 image of moderate size."""
     full = np.ones(brightness.shape, dtype=bool)
     smooth = cv2.medianBlur(brightness, 5) if min(brightness.shape) >= 5 else brightness
     dark, bright = _percentiles(smooth, (0.01, 0.99))

@@ -149,3 +149,14 @@ def test_bad_images_raise(image, message):
 def test_fov_diameter_rejects_non_2d():
     with pytest.raises(ValueError, match=r"2-D array, got shape \(4, 4, 3\)"):
         fov_diameter(np.ones((4, 4, 3), bool))
+
+
+def test_large_photographs_are_analysed_on_a_reduced_copy(drive_test):
+    _, image, mask = drive_test[0]
+    size = (3 * mask.shape[1], 3 * mask.shape[0])  # 1695 x 1752: above ANALYSIS_SIDE
+    big = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    big_mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    fov = estimate_fov(big)
+    assert fov.shape == big_mask.shape
+    assert iou(fov, big_mask) >= 0.98
+    assert fov_diameter(fov) == pytest.approx(3 * fov_diameter(mask), rel=0.02)
