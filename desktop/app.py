@@ -16,7 +16,8 @@ import sys  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from typing import Any  # noqa: E402
 
-from desktop.preferences import APPLICATION_TITLE, PROVIDER_CHOICES  # noqa: E402
+from desktop.preferences import APPLICATION_TITLE  # noqa: E402
+from export.onnx_model import PROVIDER_CHOICES  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,15 +46,11 @@ from desktop.formatting import about_html, image_facts, provider_name
 from desktop.image_view import ZOOM_STEP, ImageView
 from desktop.model_choice import choose_model
 from desktop.panels import ImageListPanel, SidePanel
-from desktop.preferences import (
-    APPLICATION_TITLE,
-    PROVIDER_CHOICES,
-    Preferences,
-    existing_recent,
-)
+from desktop.preferences import APPLICATION_TITLE, Preferences, existing_recent
 from desktop.state import Display, ImageDocument, ViewMode, compose, export_array, export_name
 from desktop.tasks import image_files, load_engine, measure_result, read_image, segment_image
 from desktop.workers import Worker, WorkerPool
+from export.onnx_model import PROVIDER_CHOICES
 from keras_unet.constants import DEFAULT_THRESHOLD
 from keras_unet.imageio import IMAGE_SUFFIXES, is_image_file, write_png
 

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from export.onnx_model import PROVIDER_CHOICES
 from keras_unet.inference import overlay
 
 #: Organisation and application names: they decide where ``QSettings`` stores the preferences.
@@ -24,8 +25,6 @@ APPLICATION_NAME = "vessel-desktop"
 #: Title shown to the user.
 APPLICATION_TITLE = "Vessel Segmenter"
 
-#: Execution provider preferences the engine accepts (see ``export.onnx_model.choose_providers``).
-PROVIDER_CHOICES: tuple[str, ...] = ("auto", "cuda", "cpu")
 #: How many files the Open Recent menu lists.
 MAX_RECENT_FILES = 10
 

@@ -19,6 +19,8 @@ from keras_unet.errors import ModelFileError
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+#: Provider preferences users choose from (CLI flags, desktop settings).
+PROVIDER_CHOICES: tuple[str, ...] = ("auto", "cuda", "cpu")
 
 
 def available_providers() -> list[str]:
@@ -34,8 +36,11 @@ def choose_providers(preference: str = "auto") -> list[str]:
     Args:
         preference: ``auto``, ``cuda`` or ``cpu``.
     """
-    if preference not in ("auto", "cuda", "cpu"):
-        raise ValueError(f"provider preference must be auto, cuda or cpu, received {preference!r}")
+    if preference not in PROVIDER_CHOICES:
+        raise ValueError(
+            f"provider preference must be one of {', '.join(PROVIDER_CHOICES)}, "
+            f"received {preference!r}"
+        )
     providers = [CPU]
     if preference in ("auto", "cuda") and CUDA in available_providers():
         providers.insert(0, CUDA)

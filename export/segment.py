@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from export.onnx_model import PROVIDER_CHOICES
 from keras_unet.errors import UserInputError, cli_errors
 from keras_unet.imageio import is_image_file
 
@@ -105,11 +106,10 @@ def segment_batch(
         ``{"rows": [...], "failed": [{"file", "error"}], "skipped": n, "settings": {...}}``;
         the same is written as ``measurements.json`` and the rows as ``measurements.csv``.
     """
-    from keras_unet.measurements import measure
-
     from keras_unet.errors import ImageReadError
     from keras_unet.imageio import write_png
     from keras_unet.inference import probability_to_uint8
+    from keras_unet.measurements import measure
 
     out_dir.mkdir(parents=True, exist_ok=True)
     previous = _previous_rows(out_dir)
@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--provider",
         default="auto",
-        choices=("auto", "cuda", "cpu"),
+        choices=PROVIDER_CHOICES,
         help="onnxruntime execution provider",
     )
     p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: default)")
