@@ -6,11 +6,10 @@ The app's batch *is* the segment CLI's batch: :func:`run_batch` calls
 ``measurements.json``), skips images already done and goes on past bad files exactly as the CLI
 does, and either can resume the other's run.
 
-To follow the run, ``segment_batch`` gets the engine through a thin wrapper that reports when
-each image starts and ends and, once Cancel is pressed, turns the remaining images down one by
-one (recorded as failed with the reason "cancelled", so the tables of the images done are still
-written). :class:`BatchProgress` keeps the per-image status the progress table shows; at the end
-it is reconciled with the report ``segment_batch`` returns, which has the last word.
+``segment_batch`` reports each image as it starts and ends to :class:`BatchProgress`, which keeps
+the per-image status the progress table shows, and stops between images once Cancel is pressed
+(the images it did not reach are recorded as failed with the reason
+:data:`export.segment.CANCELLED_PROBLEM`, and the tables of the images done are still written).
 """
 
 from __future__ import annotations
@@ -23,15 +22,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from desktop.cancellation import CancelToken
-from keras_unet.data import find_fov_mask
-from keras_unet.errors import ImageReadError
+from export.segment import (
+    ImageEvent,
+    ImageState,
+    Job,
+    check_output_dir,
+    collect_jobs,
+    segment_batch,
+)
 
 if TYPE_CHECKING:
-    from export.engine import SegmentationResult, VesselEngine
-    from export.segment import Job
-
-#: Reason recorded for the images a cancelled batch did not reach.
-CANCELLED_PROBLEM = "cancelled before it was segmented"
+    from export.engine import VesselEngine
 
 
 class Status(enum.Enum):
@@ -58,7 +59,7 @@ class BatchItem:
         name: Path relative to the input folder (the CSV's ``image`` column).
         source: The image file.
         status: Where it stands.
-        message: Error message of a failed image.
+        message: Error message of a failed image, or why a cancelled one was not segmented.
         row: Its row of ``measurements.csv`` once done or skipped.
     """
 
@@ -77,52 +78,28 @@ class BatchItem:
 #: Receives ``(index, item)`` pairs of the items that changed.
 UpdateCallback = Callable[[list[tuple[int, BatchItem]]], None]
 
+_STATUS_OF = {
+    ImageState.STARTED: Status.RUNNING,
+    ImageState.DONE: Status.DONE,
+    ImageState.SKIPPED: Status.SKIPPED,
+    ImageState.FAILED: Status.FAILED,
+    ImageState.CANCELLED: Status.CANCELLED,
+}
+
 
 class BatchProgress:
     """Per-image status of a batch run, in the order ``segment_batch`` visits the images."""
 
     def __init__(self, jobs: Iterable[Job]) -> None:
         self.items = [BatchItem(str(job.relative), Path(job.source)) for job in jobs]
-        self._index = {item.source: i for i, item in enumerate(self.items)}
 
-    def _set(self, index: int, **changes: Any) -> tuple[int, BatchItem]:
-        self.items[index] = replace(self.items[index], **changes)
+    def update(self, event: ImageEvent) -> tuple[int, BatchItem]:
+        """Record one of ``segment_batch``'s events; returns the item's index and new state."""
+        index = event.index - 1
+        self.items[index] = replace(
+            self.items[index], status=_STATUS_OF[event.state], message=event.message, row=event.row
+        )
         return index, self.items[index]
-
-    def started(self, source: Path) -> list[tuple[int, BatchItem]]:
-        """``source`` is being segmented; earlier images never started were skipped as done."""
-        index = self._index[Path(source)]
-        changed = [
-            self._set(i, status=Status.SKIPPED)
-            for i in range(index)
-            if self.items[i].status is Status.QUEUED
-        ]
-        return [*changed, self._set(index, status=Status.RUNNING)]
-
-    def ended(self, source: Path, error: str | None = None) -> list[tuple[int, BatchItem]]:
-        """``source`` was segmented, or failed with ``error``."""
-        index = self._index[Path(source)]
-        if error is None:
-            return [self._set(index, status=Status.DONE)]
-        return [self._set(index, status=Status.FAILED, message=error)]
-
-    def cancelled(self, source: Path) -> list[tuple[int, BatchItem]]:
-        """``source`` was turned down because the user cancelled."""
-        return [self._set(self._index[Path(source)], status=Status.CANCELLED)]
-
-    def finish(self, report: Mapping[str, Any]) -> list[tuple[int, BatchItem]]:
-        """Reconcile with ``segment_batch``'s report (it has the last word)."""
-        rows = {row["image"]: row for row in report.get("rows", [])}
-        failures = {Path(f["file"]): f["error"] for f in report.get("failed", [])}
-        changed = []
-        for i, item in enumerate(self.items):
-            if item.name in rows:
-                done = item.status in (Status.DONE, Status.RUNNING)
-                status = Status.DONE if done else Status.SKIPPED
-                changed.append(self._set(i, status=status, row=rows[item.name], message=""))
-            elif item.source in failures and item.status is not Status.CANCELLED:
-                changed.append(self._set(i, status=Status.FAILED, message=failures[item.source]))
-        return changed
 
     def counts(self) -> Counter[Status]:
         """How many images are in each state."""
@@ -132,51 +109,6 @@ class BatchProgress:
     def finished_count(self) -> int:
         """Images that need no more work (for the progress bar)."""
         return sum(item.status.finished for item in self.items)
-
-
-class _ObservedEngine:
-    """The engine as ``segment_batch`` sees it: reports each image and honours Cancel."""
-
-    def __init__(
-        self,
-        engine: VesselEngine,
-        progress: BatchProgress,
-        token: CancelToken,
-        notify: UpdateCallback,
-    ) -> None:
-        self._engine = engine
-        self._progress = progress
-        self._token = token
-        self._notify = notify
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-    def segment_file(
-        self,
-        path: Path,
-        fov_path: Path | None = None,
-        threshold: float | None = None,
-    ) -> tuple[Any, SegmentationResult]:
-        if self._token.cancelled:
-            self._notify(self._progress.cancelled(path))
-            raise ImageReadError(path, CANCELLED_PROBLEM)
-        self._notify(self._progress.started(path))
-        try:
-            # Same FOV rule as the single-image view, so the table and the panel agree.
-            fov_path = fov_path if fov_path is not None else find_fov_mask(path)
-            out = self._engine.segment_file(path, fov_path, threshold)
-        except ImageReadError as exc:
-            self._notify(self._progress.ended(path, str(exc)))
-            raise
-        except Exception as exc:
-            # Anything else (out of memory, a runtime error) is this image's failure too: the
-            # batch goes on with the next one.
-            error = ImageReadError(path, f"segmentation failed ({type(exc).__name__}: {exc})")
-            self._notify(self._progress.ended(path, str(error)))
-            raise error from exc
-        self._notify(self._progress.ended(path))
-        return out
 
 
 @dataclass(frozen=True)
@@ -219,8 +151,6 @@ def batch_jobs(folder: str | Path) -> list[Job]:
     Raises:
         UserInputError: The folder does not exist.
     """
-    from export.segment import collect_jobs
-
     return collect_jobs([str(folder)])
 
 
@@ -230,9 +160,7 @@ def check_output_folder(folder: str | Path, out_dir: str | Path, jobs: list[Job]
     Raises:
         UserInputError: Says which folder to change.
     """
-    from export.segment import _check_output_dir
-
-    _check_output_dir(Path(out_dir), [str(folder)], jobs)
+    check_output_dir(Path(out_dir), [str(folder)], jobs)
 
 
 def default_output_folder(folder: str | Path) -> Path:
@@ -265,12 +193,21 @@ def run_batch(
     Returns:
         The report and the final per-image status.
     """
-    from export.segment import segment_batch
-
     token = token or CancelToken()
     progress = BatchProgress(jobs)
-    notify = on_update or (lambda changed: None)
-    observed = _ObservedEngine(engine, progress, token, notify)
-    report = segment_batch(observed, jobs, Path(out_dir), force, threshold, progress=False)
-    notify(progress.finish(report))
-    return BatchOutcome(report, list(progress.items), Path(out_dir), token.cancelled)
+
+    def on_image(event: ImageEvent) -> None:
+        changed = progress.update(event)
+        if on_update is not None:
+            on_update([changed])
+
+    report = segment_batch(
+        engine,
+        jobs,
+        Path(out_dir),
+        force,
+        threshold,
+        on_image=on_image,
+        should_stop=token.is_cancelled,
+    )
+    return BatchOutcome(report, list(progress.items), Path(out_dir), token.is_cancelled())

@@ -48,7 +48,14 @@ from desktop.model_choice import choose_model
 from desktop.panels import ImageListPanel, SidePanel
 from desktop.preferences import APPLICATION_TITLE, Preferences, existing_recent
 from desktop.state import Display, ImageDocument, ViewMode, compose, export_array, export_name
-from desktop.tasks import image_files, load_engine, measure_result, read_image, segment_image
+from desktop.tasks import (
+    TileProgress,
+    image_files,
+    load_engine,
+    measure_result,
+    read_image,
+    segment_image,
+)
 from desktop.workers import Worker, WorkerPool
 from export.onnx_model import PROVIDER_CHOICES
 from keras_unet.constants import DEFAULT_THRESHOLD
@@ -328,10 +335,9 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         self.zoom_label = QLabel()
         self.model_label = QLabel()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 0)  # Busy: the engine does not report partial progress.
+        self.progress = QProgressBar()  # Busy until a tiled image reports its tiles.
         self.progress.setMaximumWidth(160)
-        self.progress.setTextVisible(False)
+        self.progress.setFormat("%p %")
         self.cancel_button = QToolButton()
         self.cancel_button.setDefaultAction(self.cancel_action)
         self.cancel_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -632,7 +638,7 @@ class MainWindow(QMainWindow):
             cancellable=True,
             reports_progress=True,
         )
-        worker.signals.progress.connect(self._segment_preview)
+        worker.signals.progress.connect(self._segment_progress)
         worker.signals.finished.connect(self._segment_done)
         worker.signals.failed.connect(self._segment_failed)
         self._segment_worker = worker
@@ -657,6 +663,13 @@ class MainWindow(QMainWindow):
     def _from_current(self, worker: Worker | None) -> bool:
         """Whether the signal being handled comes from ``worker`` (stale ones are ignored)."""
         return worker is not None and self.sender() is worker.signals
+
+    def _segment_progress(self, update: ImageDocument | TileProgress) -> None:
+        if not isinstance(update, TileProgress):
+            self._segment_preview(update)
+        elif self._from_current(self._segment_worker) and update.total > 1:
+            self.progress.setRange(0, update.total)  # A real percentage for a tiled image.
+            self.progress.setValue(update.done)
 
     def _segment_preview(self, document: ImageDocument) -> None:
         if not self._from_current(self._segment_worker):
@@ -841,6 +854,7 @@ class MainWindow(QMainWindow):
 
     def _set_busy(self, message: str | None) -> None:
         busy = message is not None
+        self.progress.setRange(0, 0)  # Busy indicator (no text) until tiles are reported.
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy and self._segment_worker is not None)
         self.cancel_action.setEnabled(self._segment_worker is not None)

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from desktop.cancellation import CancelToken, cancellable_engine
+from desktop.cancellation import CancelToken
 from desktop.state import ImageDocument
 from keras_unet.data import find_fov_mask
 
 if TYPE_CHECKING:
     from export.engine import SegmentationResult, VesselEngine
+
+
+class TileProgress(NamedTuple):
+    """How far the model is through an image: ``done`` of ``total`` tiles have run."""
+
+    done: int
+    total: int
 
 
 def load_engine(model_path: str | Path, provider: str = "auto") -> VesselEngine:
@@ -37,7 +44,7 @@ def segment_image(
     threshold: float | None = None,
     fov_path: str | Path | None = None,
     token: CancelToken | None = None,
-    on_update: Callable[[ImageDocument], None] | None = None,
+    on_update: Callable[[ImageDocument | TileProgress], None] | None = None,
 ) -> ImageDocument:
     """Read, segment and measure one image.
 
@@ -47,9 +54,10 @@ def segment_image(
         threshold: Threshold for the mask and the measurements (default: the model's).
         fov_path: FOV mask file; default: the DRIVE-layout mask next to the image if there is
             one (:func:`keras_unet.data.find_fov_mask`), else the engine estimates the FOV.
-        token: Checked before reading and before every tile.
+        token: Checked before reading and between tiles.
         on_update: Receives the document without a result as soon as the image is read, so the
-            window can show the photograph while the model runs.
+            window can show the photograph while the model runs, then a :class:`TileProgress`
+            after each tile the model has run.
 
     Returns:
         The document with its result and measurements.
@@ -69,8 +77,15 @@ def segment_image(
     if on_update is not None:
         on_update(ImageDocument(path=path, image=image))
     fov = read_binary(fov_path) if fov_path is not None else None
+
+    def progress(done: int, total: int) -> None:
+        if on_update is not None:
+            on_update(TileProgress(done, total))
+
     try:  # As ``VesselEngine.segment_file`` does, once the image is on screen.
-        result = cancellable_engine(engine, token).segment(image, fov, threshold)
+        result = engine.segment(
+            image, fov, threshold, progress=progress, should_stop=token.is_cancelled
+        )
     except ValueError as exc:
         raise ImageReadError(path, str(exc)) from None
     return ImageDocument(

@@ -14,7 +14,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from desktop.cancellation import Cancelled, CancelToken
+from desktop.cancellation import CancelToken
+from export.engine import Cancelled
 from keras_unet.errors import UserInputError
 
 

@@ -7,12 +7,14 @@ Per image: read any common format (see :mod:`keras_unet.imageio`), take the FOV 
 estimate one (:mod:`keras_unet.fov`), rescale the image so its FOV is DRIVE-sized (the scale the
 model was trained at) and map the result back, pad to the model's multiple or tile large images
 with blended seams, optional flip TTA, threshold (from the model's metadata unless overridden),
-restrict the mask to the FOV.
+restrict the mask to the FOV. :meth:`VesselEngine.segment` reports each tile it has run and can
+stop between tiles (:class:`Cancelled`), so a caller can show progress and offer Cancel.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,11 @@ import numpy as np
 
 from export.onnx_model import OnnxModel, choose_providers
 from keras_unet.constants import DRIVE_FOV_DIAMETER, RESCALE_TOLERANCE
-from keras_unet.inference import binary_mask, overlay, predict_tiled, tile_count
+from keras_unet.inference import TileCallback, binary_mask, overlay, predict_tiled, tile_count
+
+
+class Cancelled(Exception):  # noqa: N818 - a state, like ``asyncio.CancelledError``.
+    """A run stopped because its caller asked it to (``should_stop`` returned True)."""
 
 
 @dataclass
@@ -108,7 +114,13 @@ class VesselEngine:
         return 1.0 if abs(scale - 1.0) <= RESCALE_TOLERANCE else scale
 
     def segment(
-        self, image: np.ndarray, fov: np.ndarray | None = None, threshold: float | None = None
+        self,
+        image: np.ndarray,
+        fov: np.ndarray | None = None,
+        threshold: float | None = None,
+        *,
+        progress: TileCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> SegmentationResult:
         """Segment one RGB image.
 
@@ -116,6 +128,10 @@ class VesselEngine:
             image: ``(H, W, 3)`` uint8 RGB.
             fov: Field-of-view mask of the same size, or ``None`` to estimate it.
             threshold: Override of the model's threshold.
+            progress: Called after each tile the model has run with ``(done, total)`` tiles
+                (once with ``(1, 1)`` for an image run in one piece), from the calling thread.
+            should_stop: Checked before the first tile and between tiles; when it returns True
+                the run stops with :class:`Cancelled` (the tile running is finished first).
 
         Returns:
             The result at the image's original size.
@@ -123,6 +139,7 @@ class VesselEngine:
         Raises:
             ValueError: The image is not ``(H, W, 3)``, is smaller than 8x8 pixels, or the FOV
                 mask's size differs from the image's.
+            Cancelled: ``should_stop`` returned True.
         """
         import cv2
 
@@ -142,6 +159,18 @@ class VesselEngine:
                 )
             fov, fov_source = fov.astype(bool), "given"
         threshold = self.threshold if threshold is None else float(threshold)
+
+        def stop_if_asked() -> None:
+            if should_stop is not None and should_stop():
+                raise Cancelled
+
+        def on_tile(done: int, total: int) -> None:
+            if progress is not None:
+                progress(done, total)
+            if done < total:
+                stop_if_asked()
+
+        stop_if_asked()  # After the FOV estimate, which takes seconds for huge photographs.
         start = time.perf_counter()
         scale = self.scale_for(fov)
         work = image
@@ -150,7 +179,13 @@ class VesselEngine:
             interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
             work = cv2.resize(image, size, interpolation=interpolation)
         probability = predict_tiled(
-            self.model.run, work, self.model.multiple, self.tile, self.overlap, tta=self.tta
+            self.model.run,
+            work,
+            self.model.multiple,
+            self.tile,
+            self.overlap,
+            tta=self.tta,
+            on_tile=on_tile,
         )
         if scale != 1.0:
             probability = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)

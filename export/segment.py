@@ -5,18 +5,22 @@ For every input image writes ``<stem>_mask.png``, ``<stem>_probability.png`` and
 ``measurements.csv`` and ``measurements.json`` with the vessel measurements and the run settings.
 Images already done are skipped (resume) unless ``--force``; a bad file is reported and skipped,
 the batch goes on, and the exit code is 1 when any image failed. Inputs are never written to.
+
+:func:`segment_batch` is shared with the desktop app: it reports every image to an ``on_image``
+callback (the CLI's progress line is one) and can be stopped between images (``should_stop``).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import enum
 import glob
 import json
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,8 @@ from keras_unet.errors import UserInputError, cli_errors
 from keras_unet.imageio import is_image_file
 
 OUTPUT_KINDS = ("mask", "probability", "overlay")
+#: Reason recorded for the images a stopped batch did not reach.
+CANCELLED_PROBLEM = "cancelled before it was segmented"
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,17 @@ def collect_jobs(inputs: Iterable[str], recursive: bool = False) -> list[Job]:
     return list(jobs.values())
 
 
-def _check_output_dir(out_dir: Path, inputs: Iterable[str], jobs: list[Job]) -> None:
+def check_output_dir(out_dir: Path, inputs: Iterable[str], jobs: list[Job]) -> None:
+    """Refuse an output folder inside an input folder, or outputs that would overwrite inputs.
+
+    Args:
+        out_dir: The output folder (need not exist yet).
+        inputs: The files, folders or patterns the jobs were collected from.
+        jobs: From :func:`collect_jobs`.
+
+    Raises:
+        UserInputError: Names the folder or file to change.
+    """
     out = out_dir.resolve()
     for raw in inputs:
         path = Path(raw)
@@ -83,12 +99,66 @@ def _check_output_dir(out_dir: Path, inputs: Iterable[str], jobs: list[Job]) -> 
                 raise UserInputError(f"{job.output(out_dir, kind)}: would overwrite an input image")
 
 
-def _progress(index: int, total: int, name: str, status: str) -> None:
+class ImageState(enum.Enum):
+    """What :func:`segment_batch` reports about one image (see :class:`ImageEvent`)."""
+
+    STARTED = "started"
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class ImageEvent:
+    """One call of :func:`segment_batch`'s ``on_image`` callback.
+
+    Every image gets exactly one final event (``DONE``, ``SKIPPED``, ``FAILED`` or
+    ``CANCELLED``); an image the engine is run on gets ``STARTED`` before it.
+
+    Attributes:
+        index: 1-based position of the image in the jobs.
+        total: How many jobs the batch has.
+        job: The image.
+        state: What happened.
+        message: The error of a failed or cancelled image (it names the file), else empty.
+        row: The image's row of ``measurements.csv`` once done or skipped, else ``None``.
+    """
+
+    index: int
+    total: int
+    job: Job
+    state: ImageState
+    message: str = ""
+    row: Mapping[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        """The image's path relative to its input root (the CSV's ``image`` column)."""
+        return str(self.job.relative)
+
+    @property
+    def status(self) -> str:
+        """The status as the CLI's progress line shows it."""
+        if self.state is ImageState.DONE and self.row is not None:
+            return f"ok ({self.row['seconds']:.2f} s)"
+        if self.state is ImageState.SKIPPED:
+            return "already done, skipped"
+        if self.state is ImageState.FAILED:
+            return f"FAILED: {self.message}"
+        return self.state.value
+
+
+def print_progress(event: ImageEvent) -> None:
+    """The CLI's progress bar on stderr, as an ``on_image`` callback (starts are not shown)."""
+    if event.state is ImageState.STARTED:
+        return
     width = 24
-    done = int(width * index / max(total, 1))
+    done = int(width * event.index / max(event.total, 1))
     bar = "#" * done + "-" * (width - done)
-    line = f"[{bar}] {index}/{total} {name}: {status}"
-    end = "\n" if not sys.stderr.isatty() or index == total or status.startswith("FAILED") else "\r"
+    line = f"[{bar}] {event.index}/{event.total} {event.name}: {event.status}"
+    keep = event.index == event.total or event.state is ImageState.FAILED
+    end = "\n" if not sys.stderr.isatty() or keep else "\r"
     print(line.ljust(100) if end == "\r" else line, end=end, file=sys.stderr, flush=True)
 
 
@@ -98,60 +168,72 @@ def segment_batch(
     out_dir: Path,
     force: bool = False,
     threshold: float | None = None,
-    progress: bool = True,
+    *,
+    on_image: Callable[[ImageEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Segment ``jobs`` into ``out_dir`` (see module docstring).
+
+    An image fails (recorded, and the batch goes on) when it cannot be read or used, its outputs
+    cannot be written, or the engine raises on it (e.g. out of memory).
+
+    Args:
+        engine: The loaded :class:`~export.engine.VesselEngine`.
+        jobs: From :func:`collect_jobs`.
+        out_dir: Output folder (created if needed).
+        force: Redo images already done instead of taking over their rows.
+        threshold: Override of the model's threshold.
+        on_image: Called from the calling thread when an image starts and when it ends (see
+            :class:`ImageEvent`); :func:`print_progress` is the CLI's.
+        should_stop: Checked before each image that needs segmenting. Once it returns True,
+            that image and every later one not already done is recorded as failed with the
+            reason :data:`CANCELLED_PROBLEM` (so ``measurements.json`` lists them, and a later
+            run resumes with them); images already done are still taken over, and the tables
+            of the images done are written as usual. The image being segmented is finished.
 
     Returns:
         ``{"rows": [...], "failed": [{"file", "error"}], "skipped": n, "settings": {...}}``;
         the same is written as ``measurements.json`` and the rows as ``measurements.csv``.
     """
     from keras_unet.errors import ImageReadError
-    from keras_unet.imageio import write_png
-    from keras_unet.inference import probability_to_uint8
-    from keras_unet.measurements import measure
 
     out_dir.mkdir(parents=True, exist_ok=True)
     previous = _previous_rows(out_dir)
-    rows, failed, skipped = [], [], 0
+    rows, failed, skipped, stopped = [], [], 0, False
+
+    def tell(
+        index: int,
+        job: Job,
+        state: ImageState,
+        message: str = "",
+        row: Mapping[str, Any] | None = None,
+    ) -> None:
+        if on_image is not None:
+            on_image(ImageEvent(index, len(jobs), job, state, message, row))
+
     for index, job in enumerate(jobs, 1):
         key = str(job.relative)
         outputs = {kind: job.output(out_dir, kind) for kind in OUTPUT_KINDS}
         if not force and all(p.is_file() for p in outputs.values()) and key in previous:
             rows.append(previous[key])
             skipped += 1
-            if progress:
-                _progress(index, len(jobs), key, "already done, skipped")
+            tell(index, job, ImageState.SKIPPED, row=previous[key])
             continue
+        stopped = stopped or (should_stop is not None and should_stop())
+        if stopped:
+            error = f"{job.source}: {CANCELLED_PROBLEM}"
+            failed.append({"file": str(job.source), "error": error})
+            tell(index, job, ImageState.CANCELLED, error)
+            continue
+        tell(index, job, ImageState.STARTED)
         try:
-            image, result = engine.segment_file(job.source, threshold=threshold)
-            for kind, array in (
-                ("mask", result.mask),
-                ("probability", probability_to_uint8(result.probability)),
-                ("overlay", result.overlay(image)),
-            ):
-                write_png(outputs[kind], array)
-            stats = measure(result.mask, result.fov).as_dict()
+            row = _segment_job(engine, job, outputs, threshold)
         except (ImageReadError, OSError, ValueError) as exc:
             failed.append({"file": str(job.source), "error": str(exc)})
-            if progress:
-                _progress(index, len(jobs), key, f"FAILED: {exc}")
+            tell(index, job, ImageState.FAILED, str(exc))
             continue
-        rows.append(
-            {
-                "image": key,
-                "width": image.shape[1],
-                "height": image.shape[0],
-                "fov": result.fov_source,
-                "scale": round(result.scale, 4),
-                "tiles": result.tiles,
-                "threshold": result.threshold,
-                "seconds": round(result.seconds, 3),
-                **stats,
-            }
-        )
-        if progress:
-            _progress(index, len(jobs), key, f"ok ({result.seconds:.2f} s)")
+        rows.append(row)
+        tell(index, job, ImageState.DONE, row=row)
     report = {
         "settings": {
             "model": str(engine.model.path),
@@ -170,6 +252,50 @@ def segment_batch(
     }
     _write_tables(out_dir, report)
     return report
+
+
+def _segment_job(
+    engine,  # VesselEngine
+    job: Job,
+    outputs: dict[str, Path],
+    threshold: float | None,
+) -> dict[str, Any]:
+    """Segment one image, write its outputs and return its measurements row.
+
+    Raises:
+        ImageReadError: The image cannot be read or used, or the engine failed on it.
+        OSError: An output cannot be written.
+    """
+    from keras_unet.errors import ImageReadError
+    from keras_unet.imageio import write_png
+    from keras_unet.inference import probability_to_uint8
+    from keras_unet.measurements import measure
+
+    try:
+        image, result = engine.segment_file(job.source, threshold=threshold)
+    except (ImageReadError, OSError, ValueError):
+        raise
+    except Exception as exc:
+        # Anything else (out of memory, an onnxruntime error) is this image's failure too.
+        problem = f"segmentation failed ({type(exc).__name__}: {exc})"
+        raise ImageReadError(job.source, problem) from exc
+    for kind, array in (
+        ("mask", result.mask),
+        ("probability", probability_to_uint8(result.probability)),
+        ("overlay", result.overlay(image)),
+    ):
+        write_png(outputs[kind], array)
+    return {
+        "image": str(job.relative),
+        "width": image.shape[1],
+        "height": image.shape[0],
+        "fov": result.fov_source,
+        "scale": round(result.scale, 4),
+        "tiles": result.tiles,
+        "threshold": result.threshold,
+        "seconds": round(result.seconds, 3),
+        **measure(result.mask, result.fov).as_dict(),
+    }
 
 
 def _previous_rows(out_dir: Path) -> dict[str, dict[str, Any]]:
@@ -255,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     if not jobs:
         raise UserInputError("no image files found in the inputs")
     out_dir = Path(args.out)
-    _check_output_dir(out_dir, args.inputs, jobs)
+    check_output_dir(out_dir, args.inputs, jobs)
     engine = VesselEngine(
         args.model or default_model(),
         provider=args.provider,
@@ -271,7 +397,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     report = segment_batch(
-        engine, jobs, out_dir, args.force, args.threshold, progress=not args.quiet
+        engine,
+        jobs,
+        out_dir,
+        args.force,
+        args.threshold,
+        on_image=None if args.quiet else print_progress,
     )
     done = len(report["rows"])
     print(

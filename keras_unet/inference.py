@@ -12,6 +12,8 @@ from collections.abc import Callable
 import numpy as np
 
 BatchPredictor = Callable[[np.ndarray], np.ndarray]
+#: Called with ``(done, total)`` after each window :func:`predict_tiled` runs; may raise to stop.
+TileCallback = Callable[[int, int], None]
 
 
 def padded_size(height: int, width: int, multiple: int) -> tuple[int, int]:
@@ -131,6 +133,7 @@ def predict_tiled(
     tile: int = 1024,
     overlap: int = 64,
     tta: bool = False,
+    on_tile: TileCallback | None = None,
 ) -> np.ndarray:
     """Vessel probability of an image of any size, in overlapping tiles when it is large.
 
@@ -147,6 +150,8 @@ def predict_tiled(
         tile: Window side in pixels.
         overlap: Overlap between neighbouring windows (rounded up to an even number).
         tta: Flip test-time augmentation on every window.
+        on_tile: Called after each window with ``(done, total)`` (once with ``(1, 1)`` for an
+            image run in one piece); an exception it raises stops the run and propagates.
 
     Returns:
         ``(H, W)`` float32 probabilities.
@@ -155,7 +160,10 @@ def predict_tiled(
     height, width = image.shape[:2]
     padded_h, padded_w = padded_size(height, width, multiple)
     if padded_h <= tile and padded_w <= tile:
-        return predict_probability(predict_batch, image, multiple, tta=tta)
+        probability = predict_probability(predict_batch, image, multiple, tta=tta)
+        if on_tile is not None:
+            on_tile(1, 1)
+        return probability
     overlap = min(overlap + overlap % 2, tile // 2)
     padded = pad_to_multiple(np.asarray(image, dtype=np.float32), multiple)
     total = np.zeros((padded_h, padded_w), np.float32)
@@ -163,6 +171,7 @@ def predict_tiled(
     tile_h, tile_w = min(tile, padded_h), min(tile, padded_w)
     rows = _tile_starts(padded_h, tile_h, tile_h - overlap)
     cols = _tile_starts(padded_w, tile_w, tile_w - overlap)
+    done = 0
     for top in rows:
         ramp_y = _blend_ramp(tile_h, overlap, top == 0, top == rows[-1])
         for left in cols:
@@ -171,6 +180,9 @@ def predict_tiled(
             ramp = ramp_y[:, None] * _blend_ramp(tile_w, overlap, left == 0, left == cols[-1])
             total[top : top + tile_h, left : left + tile_w] += probability * ramp
             weight[top : top + tile_h, left : left + tile_w] += ramp
+            done += 1
+            if on_tile is not None:
+                on_tile(done, len(rows) * len(cols))
     return (total / np.maximum(weight, 1e-6))[:height, :width]
 
 

@@ -7,6 +7,7 @@ No Qt and no trained model: the engine runs a stand-in ONNX model (:class:`FakeM
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from desktop.batch import BatchProgress, Status, check_output_folder, run_batch
-from desktop.cancellation import Cancelled, CancelToken, cancellable_engine
+from desktop.cancellation import CancelToken
 from desktop.formatting import (
     FACT_LABELS,
     METRIC_LABELS,
@@ -35,9 +36,9 @@ from desktop.preferences import (
     push_recent,
 )
 from desktop.state import Display, ImageDocument, ViewMode, compose, export_array
-from desktop.tasks import image_files, segment_image
-from export.engine import SegmentationResult, VesselEngine
-from export.segment import Job
+from desktop.tasks import TileProgress, image_files, segment_image
+from export.engine import Cancelled, SegmentationResult, VesselEngine
+from export.segment import CANCELLED_PROBLEM, ImageEvent, ImageState, Job, segment_batch
 from keras_unet.data import find_fov_mask
 from keras_unet.errors import ImageReadError, UserInputError
 from keras_unet.imageio import write_png
@@ -287,11 +288,25 @@ def test_cancel_stops_a_tiled_image_between_tiles():
     token = CancelToken()
     engine = fake_engine(tile=32, on_run=lambda calls: token.cancel())
     image = gradient_image(96, 96)  # 4 x 4 tiles of 32 with overlap 8.
+    reported = []
     with pytest.raises(Cancelled):
-        cancellable_engine(engine, token).segment(image)
+        engine.segment(
+            image, progress=lambda *tiles: reported.append(tiles), should_stop=token.is_cancelled
+        )
     assert engine.model.calls == 1  # The first tile ran, the second was never started.
+    assert reported == [(1, 16)]
     done = engine.segment(image)  # The shared engine itself is untouched.
     assert done.tiles > 1 and engine.model.calls > 2
+
+
+def test_engine_reports_every_tile_and_checks_before_the_first():
+    engine = fake_engine(tile=32)
+    reported = []
+    result = engine.segment(gradient_image(96, 96), progress=lambda *tiles: reported.append(tiles))
+    assert reported == [(done, 16) for done in range(1, 17)] and result.tiles == 16
+    with pytest.raises(Cancelled):
+        engine.segment(gradient_image(96, 96), should_stop=lambda: True)
+    assert engine.model.calls == 16  # Stopped before any tile.
 
 
 def test_segment_image_reads_segments_measures_and_previews(tmp_path):
@@ -302,6 +317,11 @@ def test_segment_image_reads_segments_measures_and_previews(tmp_path):
     assert previews[0].result is None and previews[0].path == path
     assert document.result.threshold == 0.6 and document.measured_threshold == 0.6
     assert document.measurements["vessel_pixels"] == int(document.result.mask.sum())
+    assert previews[1:] == [TileProgress(1, 1)]  # One piece: one tile.
+    updates = []
+    segment_image(fake_engine(tile=16), path, on_update=updates.append)
+    tiles = [update for update in updates if isinstance(update, TileProgress)]
+    assert len(tiles) > 1 and tiles[-1].done == tiles[-1].total == len(tiles)
     token = CancelToken()
     token.cancel()
     with pytest.raises(Cancelled):
@@ -376,18 +396,67 @@ def test_batch_cancel_stops_between_images_and_keeps_the_tables(tmp_path):
     assert [i.status for i in resumed.items] == [Status.SKIPPED, Status.DONE]
 
 
-def test_batch_progress_marks_images_never_started_as_skipped(tmp_path):
+def test_batch_progress_follows_the_events_of_segment_batch(tmp_path):
     jobs = [Job(tmp_path / n, Path(n)) for n in ("a.png", "b.png", "c.png")]
     progress = BatchProgress(jobs)
-    changed = progress.started(tmp_path / "c.png")
+    states = (ImageState.SKIPPED, ImageState.SKIPPED, ImageState.STARTED)
+    changed = [
+        progress.update(ImageEvent(i, 3, job, state))
+        for i, (job, state) in enumerate(zip(jobs, states, strict=True), 1)
+    ]
     assert [(i, item.status) for i, item in changed] == [
         (0, Status.SKIPPED),
         (1, Status.SKIPPED),
         (2, Status.RUNNING),
     ]
     assert progress.finished_count == 2
-    progress.ended(tmp_path / "c.png", "c.png: broken")
+    progress.update(ImageEvent(3, 3, jobs[2], ImageState.FAILED, "c.png: broken"))
     assert progress.counts()[Status.FAILED] == 1
+
+
+def test_segment_batch_reports_each_image_and_stops_between_images(tmp_path):
+    _, jobs = _folder(tmp_path)  # a.png, b.png (broken), c.png
+    events: list[ImageEvent] = []
+    report = segment_batch(fake_engine(), jobs[:1], tmp_path / "out", on_image=events.append)
+    assert [(e.index, e.total, e.name, e.state) for e in events] == [
+        (1, 1, "a.png", ImageState.STARTED),
+        (1, 1, "a.png", ImageState.DONE),
+    ]
+    assert events[1].row == report["rows"][0] and events[1].status.startswith("ok (")
+
+    events.clear()
+    report = segment_batch(
+        fake_engine(),
+        jobs,
+        tmp_path / "out",
+        on_image=events.append,
+        should_stop=lambda: any(e.state is ImageState.FAILED for e in events),
+    )
+    assert [(e.name, e.state) for e in events] == [
+        ("a.png", ImageState.SKIPPED),  # Already done (taken over even after a stop).
+        ("b.png", ImageState.STARTED),
+        ("b.png", ImageState.FAILED),
+        ("c.png", ImageState.CANCELLED),
+    ]
+    assert events[0].status == "already done, skipped" and "b.png" in events[2].status
+    cancelled = f"{jobs[2].source}: {CANCELLED_PROBLEM}"
+    assert events[3].message == cancelled
+    written = json.loads((tmp_path / "out" / "measurements.json").read_text())
+    assert written["failed"][1] == {"file": str(jobs[2].source), "error": cancelled}
+    assert [row["image"] for row in written["rows"]] == ["a.png"] and written["skipped"] == 1
+
+
+def test_segment_batch_goes_on_past_an_engine_error(tmp_path):
+    _, jobs = _folder(tmp_path, corrupt=False)
+
+    def fail_first(calls):
+        if calls == 1:
+            raise RuntimeError("out of memory\nmore detail")
+
+    report = segment_batch(fake_engine(on_run=fail_first), jobs, tmp_path / "out")
+    assert [row["image"] for row in report["rows"]] == ["c.png"]
+    assert report["failed"][0]["error"].startswith(f"{jobs[0].source}: segmentation failed")
+    assert "RuntimeError: out of memory" in report["failed"][0]["error"]
 
 
 def test_batch_refuses_an_output_folder_inside_the_input(tmp_path):

@@ -274,6 +274,10 @@ def test_large_image_is_segmented_in_the_worker(qtbot, window, tmp_path):
     path = tmp_path / "big.jpg"
     cv2.imwrite(str(path), big[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
     window.engine.tile = 256  # The rescaled image (DRIVE-sized) goes through in tiles.
+    shown = []  # The status bar's percentage: (tiles done, tiles in all).
+    window.progress.valueChanged.connect(
+        lambda done: shown.append((done, window.progress.maximum()))
+    )
     with qtbot.waitSignal(window.image_segmented, timeout=TIMEOUT_MS) as blocker:
         window.open_paths([path])
         assert window.busy
@@ -281,6 +285,7 @@ def test_large_image_is_segmented_in_the_worker(qtbot, window, tmp_path):
     assert result.probability.shape == (584 * 3, 565 * 3)
     assert result.scale < 0.4 and result.tiles > 1
     assert window.side.facts.value("Inference").endswith(f"{result.tiles} tiles)")
+    assert (result.tiles, result.tiles) in shown and (1, result.tiles) in shown
 
 
 def test_no_model_found_says_so_and_offers_to_choose_one(qtbot, monkeypatch, tiny_model):

@@ -151,6 +151,23 @@ def test_segment_cli_batch_resume_and_failures(tiny_export, tmp_path):
     assert (out / "01_test_mask.png").stat().st_mtime_ns != stamp
 
 
+def test_segment_cli_progress_lines(tiny_export, tmp_path, capsys):
+    from export.segment import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(DRIVE / "test" / "images" / "01_test.tif", src)
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n-truncated")
+    args = [str(src), "--out", str(tmp_path / "out"), "--model", str(tiny_export / "tiny.onnx")]
+    assert main(args) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1].startswith(f"[{'#' * 12}{'-' * 12}] 1/2 01_test.tif: ok (")
+    assert lines[2].startswith(f"[{'#' * 24}] 2/2 broken.png: FAILED: {src / 'broken.png'}: ")
+    assert len(lines) == 4 and lines[3].startswith("failed: ")  # No line for the starts.
+    assert main([*args, "--quiet"]) == 1
+    assert capsys.readouterr().err.splitlines()[0].startswith("failed: ")
+
+
 def test_segment_cli_refuses_to_write_into_inputs(tiny_export, tmp_path):
     src = tmp_path / "images"
     src.mkdir()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from keras_unet.inference import (
     binary_mask,
@@ -63,3 +64,32 @@ def test_tiling_equals_a_direct_run_for_a_local_model():
     np.testing.assert_allclose(tiled, direct, atol=1e-5)
     small = predict_tiled(_position_model, image[:40, :40], 8, tile=64)
     np.testing.assert_allclose(small, image[:40, :40, 0] / 255.0, atol=1e-6)
+
+
+def test_tiling_reports_each_window_and_a_raise_stops_it():
+    from keras_unet.inference import predict_tiled
+
+    image = np.zeros((150, 230, 3), np.uint8)
+    seen = []
+    predict_tiled(_position_model, image, 8, tile=64, overlap=16, on_tile=lambda *t: seen.append(t))
+    assert seen == [(done, 15) for done in range(1, 16)]
+    seen.clear()
+    predict_tiled(_position_model, image[:40, :40], 8, tile=64, on_tile=lambda *t: seen.append(t))
+    assert seen == [(1, 1)]  # In one piece.
+
+    calls = []
+
+    def model(batch: np.ndarray) -> np.ndarray:
+        calls.append(batch.shape)
+        return _position_model(batch)
+
+    class StopError(Exception):
+        pass
+
+    def stop_after_two(done: int, total: int) -> None:
+        if done == 2:
+            raise StopError
+
+    with pytest.raises(StopError):
+        predict_tiled(model, image, 8, tile=64, overlap=16, on_tile=stop_after_two)
+    assert len(calls) == 2
