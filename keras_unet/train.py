@@ -48,6 +48,15 @@ RUN_FILES = (
 )
 
 
+def is_run_file(name: str) -> bool:
+    """Whether a file of a run folder is one training writes (so ``--overwrite`` may remove it)."""
+    return (
+        name in RUN_FILES
+        or (name.startswith("environment.resume") and name.endswith(".json"))
+        or name.endswith(".tmp.keras")
+    )
+
+
 def environment_info() -> dict[str, Any]:
     """Versions, devices and host of this process (saved with every run)."""
     import keras
@@ -81,7 +90,7 @@ def _prepare_run_dir(config: TrainConfig, resume: bool, overwrite: bool) -> Path
                 f"{run_dir}: run folder exists; pass --resume to continue it or "
                 "--overwrite to replace it"
             )
-        foreign = [p.name for p in run_dir.iterdir() if p.name not in RUN_FILES]
+        foreign = [p.name for p in run_dir.iterdir() if not is_run_file(p.name)]
         if foreign:
             raise ConfigError(
                 f"{run_dir}: holds files a run does not write "

@@ -75,6 +75,19 @@ def test_resume_continues_where_training_stopped(drive_crops, tmp_path):
     run_dir = train(resumed, resume=True, verbose=0)
     assert [int(r["epoch"]) for r in _history(run_dir)] == [0, 1]
     assert json.loads((run_dir / "state.json").read_text())["epoch"] == 2
+    assert (run_dir / "environment.resume1.json").is_file()
+    # A resumed run folder is still only run files: --overwrite may replace it, a user file not.
+    assert (
+        train(tiny_config(drive_crops, tmp_path, "resumable", epochs=1), overwrite=True, verbose=0)
+        == run_dir
+    )
+    assert not (run_dir / "environment.resume1.json").exists()
+    (run_dir / "notes.txt").write_text("mine")
+    from keras_unet.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"holds files a run does not write \(notes\.txt\)"):
+        train(tiny_config(drive_crops, tmp_path, "resumable", epochs=1), overwrite=True)
+    assert (run_dir / "notes.txt").read_text() == "mine"
 
 
 def test_existing_run_folder_needs_overwrite(tiny_run, capsys):
