@@ -59,7 +59,7 @@ class TrainConfig:
     dropout: float = 0.0
     loss: str = "mse"
     epochs: int = 40
-    patches_per_epoch: int = 12_800
+    patches_per_epoch: int = 9_600
     patch_size: int = 64
     batch_size: int = 32
     learning_rate: float = 1e-3
