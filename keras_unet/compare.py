@@ -92,12 +92,12 @@ def to_markdown(rows: list[dict]) -> str:
                 r["loss"],
                 r["parameters"],
                 r["patches_seen"],
-                r["train_minutes"],
+                f"{r['train_minutes']:.1f}",
                 r["val_f1"],
                 r["val_auc"],
                 r["test_f1"],
                 r["test_auc"],
-                r["keras_latency_ms_p50"],
+                f"{r['keras_latency_ms_p50']:.0f}",
             ]
             for r in rows
         ],
