@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from keras_unet.errors import UserInputError, cli_errors
-from keras_unet.report import markdown_table
+from keras_unet.report import markdown_table, write_report
 
 
 @dataclass
@@ -264,7 +264,6 @@ def main(argv: list[str] | None = None) -> int:
     from keras_unet.data import find_samples
     from keras_unet.imageio import read_rgb
     from keras_unet.inference import pad_to_multiple
-    from keras_unet.model_card import write_json
 
     p = argparse.ArgumentParser(
         prog="python -m export.benchmark",
@@ -331,8 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         "notes": notes,
     }
     out = Path(args.out)
-    write_json(out / "benchmark.json", result)
-    (out / "benchmark.md").write_text(to_markdown(result) + "\n", encoding="utf-8")
+    write_report(out / "benchmark", result, to_markdown(result))
     print(to_markdown(result))
     return 0
 

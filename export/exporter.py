@@ -20,9 +20,9 @@ import numpy as np
 
 from export.metadata import build_metadata
 from keras_unet.errors import UserInputError
-from keras_unet.model_card import read_card, write_json
+from keras_unet.model_card import read_card
 from keras_unet.predictors import Predictor
-from keras_unet.report import markdown_table
+from keras_unet.report import markdown_table, write_report
 
 #: Formats in the order they are built; ``onnx`` (fp32) is needed by ``int8`` and ``fp16``.
 FORMATS: tuple[str, ...] = ("savedmodel", "onnx", "int8", "fp16", "tflite")
@@ -235,8 +235,7 @@ def export_all(
             artifact.gate = f"max abs Δ ≤ {MAX_ABS_DIFF:g}"
             artifact.passed = artifact.max_abs_diff <= MAX_ABS_DIFF
         report["artifacts"].append(artifact.as_dict())
-    write_json(out_dir / "export_report.json", report)
-    (out_dir / "export_report.md").write_text(to_markdown(report) + "\n", encoding="utf-8")
+    write_report(out_dir / "export_report", report, to_markdown(report))
     failed = [a for a in artifacts.values() if not a.passed]
     if failed:
         raise ExportGateError(

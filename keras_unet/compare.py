@@ -15,8 +15,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from keras_unet.errors import UserInputError, cli_errors
-from keras_unet.model_card import CARD_NAME, write_json
-from keras_unet.report import markdown_table
+from keras_unet.model_card import CARD_NAME
+from keras_unet.report import markdown_table, write_report
 
 
 def compare_runs(run_dirs: list[Path], data_dir: Path, repeats: int = 5) -> list[dict]:
@@ -118,10 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="timed inferences per model")
     args = p.parse_args(argv)
     rows = compare_runs([Path(r) for r in args.runs], Path(args.data), args.repeats)
-    out = Path(args.out)
-    write_json(out / "comparison.json", rows)
     table = to_markdown(rows)
-    (out / "comparison.md").write_text(table + "\n", encoding="utf-8")
+    write_report(Path(args.out) / "comparison", rows, table)
     print(table)
     return 0
 

@@ -34,9 +34,8 @@ from keras_unet.metrics import (
     confusion,
     evaluate_probabilities,
 )
-from keras_unet.model_card import write_json
 from keras_unet.predictors import Predictor, load_predictor
-from keras_unet.report import markdown_table
+from keras_unet.report import markdown_table, write_report
 
 LABELS = {
     "f1": "F1",
@@ -77,6 +76,7 @@ def evaluate(
     tta: bool = False,
     threshold: float | None = None,
     progress: bool = True,
+    save_images: bool = True,
 ) -> dict[str, Any]:
     """Run the model over a split and score it with the FOV protocol.
 
@@ -87,6 +87,7 @@ def evaluate(
         tta: Flip test-time augmentation.
         threshold: Override the model's validation threshold.
         progress: Print one line per image to stderr.
+        save_images: Write the probability/mask/overlay PNGs (with ``out_dir``).
 
     Returns:
         The metrics dict that ``metrics.json`` holds.
@@ -108,7 +109,7 @@ def evaluate(
         )
         pooled_prob.append(fov_prob)
         pooled_truth.append(fov_truth)
-        if out is not None:
+        if out is not None and save_images:
             mask = binary_mask(probability, threshold, sample.fov)
             stem = out / sample.sample_id
             write_png(f"{stem}_probability.png", probability_to_uint8(probability))
@@ -144,8 +145,7 @@ def evaluate(
         "seconds_per_image": seconds / max(len(paths), 1),
     }
     if out is not None:
-        write_json(out / "metrics.json", result)
-        (out / "metrics.md").write_text(to_markdown(result) + "\n", encoding="utf-8")
+        write_report(out / "metrics", result, to_markdown(result))
     return result
 
 
@@ -229,14 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     result = evaluate(
         predictor,
         split_dir,
-        None if args.no_images else out,
+        out,
         tta=args.tta,
         threshold=args.threshold,
         progress=not args.quiet,
+        save_images=not args.no_images,
     )
-    if args.no_images:
-        write_json(out / "metrics.json", result)
-        (out / "metrics.md").write_text(to_markdown(result) + "\n", encoding="utf-8")
     print(to_markdown(result).split("### Per image")[0].rstrip())
     print(f"\nwritten: {out / 'metrics.json'}, {out / 'metrics.md'}")
     return 0

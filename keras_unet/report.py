@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from keras_unet.model_card import write_json
 
 
 def fmt(value: object, digits: int = 4) -> str:
@@ -36,3 +40,16 @@ def markdown_table(
     for row in rows:
         lines.append("| " + " | ".join(fmt(cell, digits) for cell in row) + " |")
     return "\n".join(lines)
+
+
+def write_report(path_stem: str | Path, data: Any, markdown: str) -> None:
+    """Write a report as ``<stem>.json`` (atomically) and ``<stem>.md``, creating the folder.
+
+    Args:
+        path_stem: Destination without suffix, e.g. ``results/demo/evaluation/metrics``.
+        data: JSON-serialisable content.
+        markdown: The same as Markdown.
+    """
+    path_stem = Path(path_stem)
+    write_json(path_stem.with_name(path_stem.name + ".json"), data)
+    path_stem.with_name(path_stem.name + ".md").write_text(markdown + "\n", encoding="utf-8")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from keras_unet.errors import UserInputError, cli_errors
 from keras_unet.model_card import CARD_NAME, write_json
+from keras_unet.report import write_report
 
 #: Keys of the pooled metrics copied into the card's test/validation summaries.
 SUMMARY_KEYS = ("auc_roc", "auc_pr", "f1", "accuracy", "sensitivity", "specificity", "mcc")
@@ -66,8 +67,7 @@ def ship(
     predictor = load_predictor(model_path)
     for tta, suffix in ((False, ""), (True, "_tta")):
         result = evaluate(predictor, Path(data_dir) / "test", tta=tta, progress=False)
-        write_json(dest / f"metrics{suffix}.json", result)
-        (dest / f"metrics{suffix}.md").write_text(to_markdown(result) + "\n", encoding="utf-8")
+        write_report(dest / f"metrics{suffix}", result, to_markdown(result))
         card[f"test_summary{suffix}"] = summary(result["pooled"]["at_threshold"])
     write_json(dest / CARD_NAME, card)
     return model_path
