@@ -8,6 +8,7 @@ of shape ``(N, H, W)`` or ``(N, H, W, 1)``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -126,6 +127,45 @@ def _blend_ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> np.n
     return ramp
 
 
+@dataclass(frozen=True)
+class TileGrid:
+    """The windows :func:`predict_tiled` runs over a padded image."""
+
+    tile_h: int
+    tile_w: int
+    overlap: int
+    rows: list[int]  # top offsets
+    cols: list[int]  # left offsets
+
+    @property
+    def count(self) -> int:
+        """Number of windows."""
+        return len(self.rows) * len(self.cols)
+
+
+def tile_grid(
+    height: int, width: int, multiple: int, tile: int = 1024, overlap: int = 64
+) -> TileGrid | None:
+    """Windows for an image of this size, or ``None`` when it runs in one piece.
+
+    ``tile`` is rounded down to ``multiple`` and ``overlap`` up to an even number (at most half
+    a tile).
+    """
+    tile = max(multiple, tile // multiple * multiple)
+    padded_h, padded_w = padded_size(height, width, multiple)
+    if padded_h <= tile and padded_w <= tile:
+        return None
+    overlap = min(overlap + overlap % 2, tile // 2)
+    tile_h, tile_w = min(tile, padded_h), min(tile, padded_w)
+    return TileGrid(
+        tile_h,
+        tile_w,
+        overlap,
+        _tile_starts(padded_h, tile_h, tile_h - overlap),
+        _tile_starts(padded_w, tile_w, tile_w - overlap),
+    )
+
+
 def predict_tiled(
     predict_batch: BatchPredictor,
     image: np.ndarray,
@@ -156,44 +196,34 @@ def predict_tiled(
     Returns:
         ``(H, W)`` float32 probabilities.
     """
-    tile = max(multiple, tile // multiple * multiple)
     height, width = image.shape[:2]
-    padded_h, padded_w = padded_size(height, width, multiple)
-    if padded_h <= tile and padded_w <= tile:
+    grid = tile_grid(height, width, multiple, tile, overlap)
+    if grid is None:
         probability = predict_probability(predict_batch, image, multiple, tta=tta)
         if on_tile is not None:
             on_tile(1, 1)
         return probability
-    overlap = min(overlap + overlap % 2, tile // 2)
     padded = pad_to_multiple(np.asarray(image, dtype=np.float32), multiple)
-    total = np.zeros((padded_h, padded_w), np.float32)
-    weight = np.zeros((padded_h, padded_w), np.float32)
-    tile_h, tile_w = min(tile, padded_h), min(tile, padded_w)
-    rows = _tile_starts(padded_h, tile_h, tile_h - overlap)
-    cols = _tile_starts(padded_w, tile_w, tile_w - overlap)
+    total = np.zeros(padded.shape[:2], np.float32)
+    weight = np.zeros(padded.shape[:2], np.float32)
+    tile_h, tile_w, rows, cols = grid.tile_h, grid.tile_w, grid.rows, grid.cols
     done = 0
     for top in rows:
-        ramp_y = _blend_ramp(tile_h, overlap, top == 0, top == rows[-1])
+        ramp_y = _blend_ramp(tile_h, grid.overlap, top == 0, top == rows[-1])
         for left in cols:
             window = padded[top : top + tile_h, left : left + tile_w]
             probability = predict_probability(predict_batch, window, multiple, tta=tta)
-            ramp = ramp_y[:, None] * _blend_ramp(tile_w, overlap, left == 0, left == cols[-1])
+            ramp_x = _blend_ramp(tile_w, grid.overlap, left == 0, left == cols[-1])
+            ramp = ramp_y[:, None] * ramp_x
             total[top : top + tile_h, left : left + tile_w] += probability * ramp
             weight[top : top + tile_h, left : left + tile_w] += ramp
             done += 1
             if on_tile is not None:
-                on_tile(done, len(rows) * len(cols))
+                on_tile(done, grid.count)
     return (total / np.maximum(weight, 1e-6))[:height, :width]
 
 
 def tile_count(height: int, width: int, multiple: int, tile: int = 1024, overlap: int = 64) -> int:
     """How many windows :func:`predict_tiled` runs for an image of this size."""
-    tile = max(multiple, tile // multiple * multiple)
-    padded_h, padded_w = padded_size(height, width, multiple)
-    if padded_h <= tile and padded_w <= tile:
-        return 1
-    overlap = min(overlap + overlap % 2, tile // 2)
-    tile_h, tile_w = min(tile, padded_h), min(tile, padded_w)
-    return len(_tile_starts(padded_h, tile_h, tile_h - overlap)) * len(
-        _tile_starts(padded_w, tile_w, tile_w - overlap)
-    )
+    grid = tile_grid(height, width, multiple, tile, overlap)
+    return 1 if grid is None else grid.count
