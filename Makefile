@@ -32,7 +32,7 @@ venv: $(STAMP)
 # The main job, on the onnxruntime engine (no TensorFlow): masks, probability maps, overlays and
 # vessel measurements of the 20 DRIVE test images, then the FOV-protocol evaluation table.
 demo: $(STAMP)
-	$(PY) -m export.segment data/DRIVE/test/images --out $(OUT)/segmentation
+	$(PY) -m runtime.segment data/DRIVE/test/images --out $(OUT)/segmentation
 	$(PY) -m keras_unet.evaluate --model $(ONNX) --split test --out $(OUT)/evaluation --no-images --quiet
 
 evaluate: $(STAMP)

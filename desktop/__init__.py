@@ -6,7 +6,7 @@ The package is split into a Qt-free core, tested without a display, and a thin Q
 
 * core: :mod:`desktop.preferences` (settings values, recent files), :mod:`desktop.state`
   (what each view shows), :mod:`desktop.formatting` (text for panels and the About box),
-  :mod:`desktop.cancellation`, :mod:`desktop.tasks` (what the workers run) and
+  :mod:`runtime.cancellation`, :mod:`desktop.tasks` (what the workers run) and
   :mod:`desktop.batch` (folder runs with per-image progress);
 * shell: :mod:`desktop.workers`, :mod:`desktop.image_view`, :mod:`desktop.panels`,
   :mod:`desktop.batch_dialog`, :mod:`desktop.main_window`, :mod:`desktop.settings` and

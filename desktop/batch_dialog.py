@@ -40,11 +40,11 @@ from desktop.batch import (
 )
 from desktop.formatting import measurement_value
 from desktop.workers import Worker, WorkerPool
-from keras_unet.errors import UserInputError
+from runtime.errors import UserInputError
 
 if TYPE_CHECKING:
-    from export.engine import VesselEngine
-    from export.segment import Job
+    from runtime.engine import VesselEngine
+    from runtime.segment import Job
 
 #: Table columns: title and the measurement key shown (``None``: not a measurement).
 COLUMNS: tuple[tuple[str, str | None], ...] = (

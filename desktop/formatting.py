@@ -1,6 +1,6 @@
 """Text the window shows: measurement rows, image facts, the About box (Qt-free).
 
-Numbers are formatted with :func:`keras_unet.report.fmt` (``–`` for missing or undefined
+Numbers are formatted with :func:`runtime.reports.fmt` (``–`` for missing or undefined
 values), so the app and the reports agree.
 """
 
@@ -11,8 +11,8 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from export.onnx_model import CPU, CUDA
-from keras_unet.report import fmt
+from runtime.onnx_session import CPU, CUDA
+from runtime.reports import fmt
 
 if TYPE_CHECKING:
     from desktop.state import ImageDocument
@@ -32,7 +32,7 @@ MEASUREMENT_ROWS: tuple[tuple[str, str, str], ...] = (
 )
 
 #: Metrics listed in the About box, in order, with their names (a test checks that every one
-#: of ``keras_unet.metrics.BINARY_METRICS`` has a label).
+#: of ``runtime.metrics.BINARY_METRICS`` has a label).
 METRIC_LABELS: dict[str, str] = {
     "auc_roc": "AUC-ROC",
     "auc_pr": "AUC-PR",

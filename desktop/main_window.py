@@ -57,12 +57,12 @@ from desktop.tasks import (
     segment_image,
 )
 from desktop.workers import Worker, WorkerPool
-from export.onnx_model import PROVIDER_CHOICES
-from keras_unet.constants import DEFAULT_THRESHOLD
-from keras_unet.imageio import IMAGE_SUFFIXES, is_image_file, write_png
+from runtime.constants import DEFAULT_THRESHOLD
+from runtime.imageio import IMAGE_SUFFIXES, is_image_file, write_png
+from runtime.onnx_session import PROVIDER_CHOICES
 
 if TYPE_CHECKING:
-    from export.engine import VesselEngine
+    from runtime.engine import VesselEngine
 
 #: Segmented images kept in memory, so going back to one is instant.
 MAX_CACHED_IMAGES = 8

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from keras_unet.errors import UserInputError
+from runtime.errors import UserInputError
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def choose_model(explicit: str | Path | None = None, remembered: str | Path = ""
     Returns:
         The choice; ``path`` is ``None`` when no model was given and none is shipped.
     """
-    from export.segment import default_model
+    from runtime.segment import default_model
 
     if explicit:
         return ModelChoice(Path(explicit), "given on the command line")

@@ -16,8 +16,8 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from export.onnx_model import PROVIDER_CHOICES
-from keras_unet.inference import overlay
+from runtime.onnx_session import PROVIDER_CHOICES
+from runtime.tiling import overlay
 
 #: Organisation and application names: they decide where ``QSettings`` stores the preferences.
 ORGANISATION_NAME = "drive-vessel-unet"

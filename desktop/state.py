@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from keras_unet.inference import overlay, probability_to_uint8
+from runtime.tiling import overlay, probability_to_uint8
 
 if TYPE_CHECKING:
-    from export.engine import SegmentationResult
+    from runtime.engine import SegmentationResult
 
 
 class ViewMode(enum.Enum):

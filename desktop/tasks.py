@@ -11,12 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from desktop.cancellation import CancelToken
 from desktop.state import ImageDocument
-from keras_unet.data import find_fov_mask
+from runtime.cancellation import CancelToken
+from runtime.datasets import find_fov_mask
 
 if TYPE_CHECKING:
-    from export.engine import SegmentationResult, VesselEngine
+    from runtime.engine import SegmentationResult, VesselEngine
 
 
 class TileProgress(NamedTuple):
@@ -32,7 +32,7 @@ def load_engine(model_path: str | Path, provider: str = "auto") -> VesselEngine:
     Raises:
         ModelFileError: The file is missing, corrupt or not a model exported by this project.
     """
-    from export.engine import VesselEngine
+    from runtime.engine import VesselEngine
 
     return VesselEngine(model_path, provider=provider)
 
@@ -53,7 +53,7 @@ def segment_image(
         path: The image file.
         threshold: Threshold for the mask and the measurements (default: the model's).
         fov_path: FOV mask file; default: the DRIVE-layout mask next to the image if there is
-            one (:func:`keras_unet.data.find_fov_mask`), else the engine estimates the FOV.
+            one (:func:`runtime.datasets.find_fov_mask`), else the engine estimates the FOV.
         token: Checked before reading and between tiles.
         on_update: Receives the document without a result as soon as the image is read, so the
             window can show the photograph while the model runs, then a :class:`TileProgress`
@@ -66,8 +66,8 @@ def segment_image(
         ImageReadError: The image or the mask cannot be read or used (names the file).
         Cancelled: ``token`` was cancelled.
     """
-    from keras_unet.errors import ImageReadError
-    from keras_unet.imageio import read_binary, read_rgb
+    from runtime.errors import ImageReadError
+    from runtime.imageio import read_binary, read_rgb
 
     token = token or CancelToken()
     token.raise_if_cancelled()
@@ -104,14 +104,14 @@ def read_image(path: str | Path) -> ImageDocument:
     Raises:
         ImageReadError: The file cannot be read (names the file).
     """
-    from keras_unet.imageio import read_rgb
+    from runtime.imageio import read_rgb
 
     return ImageDocument(path=Path(path), image=read_rgb(path))
 
 
 def measure_result(result: SegmentationResult, threshold: float) -> dict[str, Any]:
     """Vessel measurements of the mask at ``threshold``, inside the result's FOV."""
-    from keras_unet.measurements import measure
+    from runtime.measurements import measure
 
     return measure(result.rethreshold(threshold), result.fov).as_dict()
 

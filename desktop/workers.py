@@ -14,9 +14,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from desktop.cancellation import CancelToken
-from export.engine import Cancelled
-from keras_unet.errors import UserInputError
+from runtime.cancellation import CancelToken
+from runtime.engine import Cancelled
+from runtime.errors import UserInputError
 
 
 class WorkerSignals(QObject):

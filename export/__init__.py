@@ -1,5 +1,5 @@
 """Deployment side: exporters (TensorFlow needed) and the ONNX runtime wrapper (TensorFlow-free).
 
 Importing this package imports nothing heavy; ``export.convert`` and ``export.exporter`` load
-TensorFlow, ``export.onnx_model`` and ``export.metadata`` never do.
+TensorFlow, ``runtime.onnx_session`` and ``export.metadata`` never do.
 """

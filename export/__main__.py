@@ -8,7 +8,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from export.exporter import FORMATS, export_all, to_markdown
-from keras_unet.errors import cli_errors
+from runtime.errors import cli_errors
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from keras_unet.errors import UserInputError, cli_errors
-from keras_unet.report import markdown_table, write_report
+from runtime.errors import UserInputError, cli_errors
+from runtime.reports import markdown_table, write_report
 
 
 @dataclass
@@ -105,7 +105,7 @@ def build_variants(
     threads: list[int],
 ) -> tuple[list[Variant], list[str]]:
     """Every runnable combination, and notes on what was left out and why."""
-    from export.onnx_model import CPU, OnnxModel, available_providers
+    from runtime.onnx_session import CPU, OnnxModel, available_providers
 
     variants, notes = [], []
     offered = available_providers()
@@ -260,10 +260,10 @@ def to_markdown(result: dict[str, Any]) -> str:
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m export.benchmark``."""
-    from export.segment import default_model
-    from keras_unet.data import find_samples
-    from keras_unet.imageio import read_rgb
-    from keras_unet.inference import pad_to_multiple
+    from runtime.datasets import find_samples
+    from runtime.imageio import read_rgb
+    from runtime.segment import default_model
+    from runtime.tiling import pad_to_multiple
 
     p = argparse.ArgumentParser(
         prog="python -m export.benchmark",
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     fp32 = Path(args.model) if args.model else default_model()
     int8 = Path(args.int8) if args.int8 else fp32.with_suffix(".int8.onnx")
     keras_path = Path(args.keras) if args.keras else fp32.with_suffix(".keras")
-    from export.onnx_model import OnnxModel
+    from runtime.onnx_session import OnnxModel
 
     multiple = OnnxModel(fp32, providers=["CPUExecutionProvider"]).multiple
     samples = find_samples(Path(args.data) / "test")[: args.images]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_unet.constants import INPUT_NAME, OUTPUT_NAME
-from keras_unet.errors import UserInputError
-from keras_unet.inference import BatchPredictor, pad_to_multiple
+from runtime.constants import INPUT_NAME, OUTPUT_NAME
+from runtime.errors import UserInputError
+from runtime.tiling import BatchPredictor, pad_to_multiple
 
 #: ONNX opset of every exported graph.
 OPSET = 17

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from export.metadata import build_metadata
-from keras_unet.errors import UserInputError
-from keras_unet.model_card import read_card
 from keras_unet.predictors import Predictor
-from keras_unet.report import markdown_table, write_report
+from runtime.errors import UserInputError
+from runtime.model_card import read_card
+from runtime.reports import markdown_table, write_report
 
 #: Formats in the order they are built; ``onnx`` (fp32) is needed by ``int8`` and ``fp16``.
 FORMATS: tuple[str, ...] = ("savedmodel", "onnx", "int8", "fp16", "tflite")
@@ -82,7 +82,7 @@ def parity_batches(images: list[np.ndarray], multiple: int) -> dict[str, np.ndar
     """Real images at several sizes: padded full image, square resize, batch of two."""
     import cv2
 
-    from keras_unet.inference import pad_to_multiple, padded_size
+    from runtime.tiling import pad_to_multiple, padded_size
 
     first = pad_to_multiple(images[0].astype(np.float32), multiple)
     side = padded_size(PARITY_SIDE, PARITY_SIDE, multiple)[0]
@@ -138,11 +138,11 @@ def export_all(
     import sys
 
     from export import convert
-    from keras_unet.data import find_samples
     from keras_unet.evaluate import evaluate
-    from keras_unet.imageio import read_rgb
     from keras_unet.model import model_multiple
     from keras_unet.predictors import keras_predictor, load_keras_model, onnx_predictor
+    from runtime.datasets import find_samples
+    from runtime.imageio import read_rgb
 
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -267,8 +267,8 @@ def _pooled(result: dict[str, Any]) -> dict[str, float]:
 
 def _calibration_images(card: dict[str, Any], data_dir: Path, count: int) -> list[np.ndarray]:
     """The first ``count`` images the model was fitted on (training split, never test)."""
-    from keras_unet.data import find_samples
-    from keras_unet.imageio import read_rgb
+    from runtime.datasets import find_samples
+    from runtime.imageio import read_rgb
 
     samples = find_samples(data_dir / "training")
     fitted = set(card.get("data", {}).get("train_ids", []))

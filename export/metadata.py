@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from keras_unet.constants import INPUT_NAME, INPUT_VALUE_RANGE, OUTPUT_NAME
-from keras_unet.model_card import card_threshold
+from runtime.constants import INPUT_NAME, INPUT_VALUE_RANGE, OUTPUT_NAME
+from runtime.model_card import card_threshold
 
 #: Keys every exported ONNX model carries, and what they hold.
 METADATA_KEYS: dict[str, str] = {
@@ -35,7 +35,7 @@ def build_metadata(card: dict[str, Any], precision: str = "fp32") -> dict[str, s
     """Metadata for an exported model from its Keras model card.
 
     Args:
-        card: The ``config.json`` beside the ``.keras`` file (see :mod:`keras_unet.model_card`).
+        card: The ``config.json`` beside the ``.keras`` file (see :mod:`runtime.model_card`).
         precision: Numeric precision of the exported graph.
 
     Returns:

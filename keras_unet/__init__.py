@@ -1,7 +1,7 @@
 """Retinal vessel segmentation with a Keras 3 U-Net trained on DRIVE.
 
-The package root imports nothing heavy: ``keras_unet.imageio``, ``keras_unet.metrics``,
-``keras_unet.inference`` and ``keras_unet.constants`` are usable without TensorFlow, which only
+The package root imports nothing heavy: ``runtime.imageio``, ``runtime.metrics``,
+``runtime.tiling`` and ``runtime.constants`` are usable without TensorFlow, which only
 ``keras_unet.data``, ``keras_unet.model``, ``keras_unet.train`` and the Keras predictor load.
 """
 

@@ -14,17 +14,17 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_unet.errors import UserInputError, cli_errors
-from keras_unet.model_card import CARD_NAME
-from keras_unet.report import markdown_table, write_report
+from runtime.errors import UserInputError, cli_errors
+from runtime.model_card import CARD_NAME
+from runtime.reports import markdown_table, write_report
 
 
 def compare_runs(run_dirs: list[Path], data_dir: Path, repeats: int = 5) -> list[dict]:
     """Measure every run (see module docstring)."""
     from keras_unet.evaluate import evaluate
-    from keras_unet.imageio import read_rgb
     from keras_unet.predictors import load_predictor
-    from keras_unet.timing import measure_latency
+    from runtime.imageio import read_rgb
+    from runtime.timing import measure_latency
 
     image = read_rgb(data_dir / "test" / "images" / "01_test.tif")
     rows = []

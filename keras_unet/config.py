@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keras_unet.constants import VALIDATION_IMAGES, VALIDATION_SEED, input_multiple
-from keras_unet.errors import UserInputError
 from keras_unet.losses import LOSSES
 from keras_unet.model import MAX_DEPTH, UPSAMPLING_MODES
+from runtime.constants import VALIDATION_IMAGES, VALIDATION_SEED, input_multiple
+from runtime.errors import UserInputError
 
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 STRATEGIES: tuple[str, ...] = ("default", "mirrored")

@@ -22,20 +22,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from keras_unet.constants import DEFAULT_THRESHOLD
-from keras_unet.data import Sample, find_samples, load_sample
-from keras_unet.errors import UserInputError, cli_errors
-from keras_unet.imageio import write_png
-from keras_unet.inference import binary_mask, overlay, probability_to_uint8
-from keras_unet.metrics import (
+from keras_unet.predictors import Predictor, load_predictor
+from runtime.constants import DEFAULT_THRESHOLD
+from runtime.datasets import Sample, find_samples, load_sample
+from runtime.errors import UserInputError, cli_errors
+from runtime.imageio import write_png
+from runtime.metrics import (
     BINARY_METRICS,
     Confusion,
     binary_scores,
     confusion,
     evaluate_probabilities,
 )
-from keras_unet.predictors import Predictor, load_predictor
-from keras_unet.report import markdown_table, write_report
+from runtime.reports import markdown_table, write_report
+from runtime.tiling import binary_mask, overlay, probability_to_uint8
 
 LABELS = {
     "f1": "F1",

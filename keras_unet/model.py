@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from keras_unet.constants import (
+from runtime.constants import (
     DRIVE_RGB_MEAN,
     DRIVE_RGB_STD,
     INPUT_NAME,

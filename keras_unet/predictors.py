@@ -2,7 +2,7 @@
 
 ``load_predictor`` picks the runtime from the file suffix (Keras for ``.keras``, onnxruntime for
 ``.onnx``); every predictor goes through the same
-:func:`keras_unet.inference.predict_probability`, so Keras and exported models are scored by
+:func:`runtime.tiling.predict_probability`, so Keras and exported models are scored by
 exactly the same code.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from keras_unet.errors import ModelFileError
-from keras_unet.inference import BatchPredictor, predict_probability
-from keras_unet.model_card import card_threshold, read_card
+from runtime.errors import ModelFileError
+from runtime.model_card import card_threshold, read_card
+from runtime.tiling import BatchPredictor, predict_probability
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Predictor:
         runtime: ``keras`` or ``onnxruntime``.
         multiple: Required input multiple (``2**depth``).
         threshold: Operating threshold chosen on validation data.
-        predict_batch: Runtime batch function (see :mod:`keras_unet.inference`).
+        predict_batch: Runtime batch function (see :mod:`runtime.tiling`).
         card: The model card (may be empty).
     """
 
@@ -108,7 +108,7 @@ def keras_predictor(model, path: str | Path, card: dict[str, Any] | None = None)
 
 def onnx_predictor(path: str | Path, providers: list[str] | None = None) -> Predictor:
     """Load an ONNX model exported by this project (threshold and multiple from its metadata)."""
-    from export.onnx_model import OnnxModel
+    from runtime.onnx_session import OnnxModel
 
     model = OnnxModel(path, providers=providers)
     card = {

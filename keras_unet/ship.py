@@ -13,9 +13,9 @@ import json
 import shutil
 from pathlib import Path
 
-from keras_unet.errors import UserInputError, cli_errors
-from keras_unet.model_card import CARD_NAME, write_json
-from keras_unet.report import write_report
+from runtime.errors import UserInputError, cli_errors
+from runtime.model_card import CARD_NAME, write_json
+from runtime.reports import write_report
 
 #: Keys of the pooled metrics copied into the card's test/validation summaries.
 SUMMARY_KEYS = ("auc_roc", "auc_pr", "f1", "accuracy", "sensitivity", "specificity", "mcc")

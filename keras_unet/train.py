@@ -31,9 +31,9 @@ warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed.*")
 
 from keras_unet import __version__  # noqa: E402
 from keras_unet.config import ConfigError, TrainConfig  # noqa: E402
-from keras_unet.constants import input_multiple  # noqa: E402
-from keras_unet.errors import cli_errors  # noqa: E402
-from keras_unet.model_card import write_json  # noqa: E402
+from runtime.constants import input_multiple  # noqa: E402
+from runtime.errors import cli_errors  # noqa: E402
+from runtime.model_card import write_json  # noqa: E402
 
 RUN_FILES = (
     "config.json",
@@ -191,9 +191,9 @@ def _choose_threshold(model, run_dir: Path, validation) -> dict[str, Any]:
     """Pick the F1-maximising threshold on the validation images (FOV pixels, pooled)."""
     import numpy as np
 
-    from keras_unet.constants import DEFAULT_THRESHOLD
-    from keras_unet.metrics import best_f1_threshold, evaluate_probabilities
     from keras_unet.predictors import keras_predictor
+    from runtime.constants import DEFAULT_THRESHOLD
+    from runtime.metrics import best_f1_threshold, evaluate_probabilities
 
     if not validation:
         return {"threshold": DEFAULT_THRESHOLD, "threshold_source": "default (no validation)"}
@@ -240,7 +240,8 @@ def train(
         DatasetError, ImageReadError: Problems with the data.
     """
     config.validate()
-    from keras_unet.data import channel_statistics, find_samples, load_samples, validation_split
+    from keras_unet.data import channel_statistics
+    from runtime.datasets import find_samples, load_samples, validation_split
 
     train_paths = find_samples(Path(config.data_dir) / "training")
     if config.limit_images:

@@ -7,16 +7,16 @@ import shutil
 import numpy as np
 import pytest
 
-from keras_unet.constants import DRIVE_RGB_MEAN, DRIVE_RGB_STD, VALIDATION_IMAGES, VALIDATION_SEED
-from keras_unet.data import (
+from keras_unet.data import channel_statistics
+from runtime.constants import DRIVE_RGB_MEAN, DRIVE_RGB_STD, VALIDATION_IMAGES, VALIDATION_SEED
+from runtime.datasets import (
     Sample,
-    channel_statistics,
     find_samples,
     load_sample,
     load_samples,
     validation_split,
 )
-from keras_unet.errors import DatasetError, ImageReadError
+from runtime.errors import DatasetError, ImageReadError
 from tests.conftest import DRIVE
 
 

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from desktop.batch import BatchProgress, Status, check_output_folder, run_batch
-from desktop.cancellation import CancelToken
 from desktop.formatting import (
     FACT_LABELS,
     METRIC_LABELS,
@@ -37,12 +36,13 @@ from desktop.preferences import (
 )
 from desktop.state import Display, ImageDocument, ViewMode, compose, export_array
 from desktop.tasks import TileProgress, image_files, segment_image
-from export.engine import Cancelled, SegmentationResult, VesselEngine
-from export.segment import CANCELLED_PROBLEM, ImageEvent, ImageState, Job, segment_batch
-from keras_unet.data import find_fov_mask
-from keras_unet.errors import ImageReadError, UserInputError
-from keras_unet.imageio import write_png
-from keras_unet.metrics import BINARY_METRICS
+from runtime.cancellation import CancelToken
+from runtime.datasets import find_fov_mask
+from runtime.engine import Cancelled, SegmentationResult, VesselEngine
+from runtime.errors import ImageReadError, UserInputError
+from runtime.imageio import write_png
+from runtime.metrics import BINARY_METRICS
+from runtime.segment import CANCELLED_PROBLEM, ImageEvent, ImageState, Job, segment_batch
 from tests.conftest import DRIVE
 
 
@@ -225,7 +225,7 @@ def test_the_panel_shows_measurements_that_exist():
     from dataclasses import fields
 
     from desktop.formatting import MEASUREMENT_ROWS
-    from keras_unet.measurements import VesselMeasurements
+    from runtime.measurements import VesselMeasurements
 
     names = {f.name for f in fields(VesselMeasurements)}
     assert {key for key, _, _ in MEASUREMENT_ROWS} <= names
@@ -264,19 +264,19 @@ def test_image_facts_before_and_after_inference(result, tmp_path):
 
 
 def test_model_choice_order(tmp_path, monkeypatch):
-    import export.segment
+    import runtime.segment
 
     chosen = tmp_path / "chosen.onnx"
     chosen.write_bytes(b"x")
     assert choose_model("/given.onnx", str(chosen)).path == Path("/given.onnx")
     assert choose_model(None, str(chosen)).path == chosen
-    monkeypatch.setattr(export.segment, "default_model", lambda: tmp_path / "shipped.onnx")
+    monkeypatch.setattr(runtime.segment, "default_model", lambda: tmp_path / "shipped.onnx")
     assert choose_model(None, str(tmp_path / "gone.onnx")).origin == "the shipped model"
 
     def no_model():
         raise UserInputError("none")
 
-    monkeypatch.setattr(export.segment, "default_model", no_model)
+    monkeypatch.setattr(runtime.segment, "default_model", no_model)
     missing = choose_model()
     assert missing.path is None and "Choose" in missing.origin
 

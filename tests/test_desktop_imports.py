@@ -23,7 +23,7 @@ HEAVY = ("tensorflow", "keras", "tf2onnx")
 #: The Qt-free core of the desktop package.
 CORE = (
     "desktop.batch",
-    "desktop.cancellation",
+    "runtime.cancellation",
     "desktop.formatting",
     "desktop.model_choice",
     "desktop.preferences",

@@ -31,8 +31,8 @@ from desktop.settings import (
     use_settings_folder,
 )
 from desktop.state import ViewMode
-from keras_unet.imageio import read_binary, read_rgb
-from keras_unet.inference import probability_to_uint8
+from runtime.imageio import read_binary, read_rgb
+from runtime.tiling import probability_to_uint8
 from tests.conftest import DRIVE
 
 pytestmark = pytest.mark.e2e
@@ -289,13 +289,13 @@ def test_large_image_is_segmented_in_the_worker(qtbot, window, tmp_path):
 
 
 def test_no_model_found_says_so_and_offers_to_choose_one(qtbot, monkeypatch, tiny_model):
-    import export.segment
-    from keras_unet.errors import UserInputError
+    import runtime.segment
+    from runtime.errors import UserInputError
 
     def no_model():
         raise UserInputError("none shipped")
 
-    monkeypatch.setattr(export.segment, "default_model", no_model)
+    monkeypatch.setattr(runtime.segment, "default_model", no_model)
     window = make_window(qtbot, None)
     assert window.engine is None and not window.busy
     assert "No vessel model is loaded" in window.welcome_text.text()

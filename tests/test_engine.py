@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_unet.constants import DRIVE_FOV_DIAMETER
+from runtime.constants import DRIVE_FOV_DIAMETER
 from tests.conftest import DRIVE, REPO
 
 pytest.importorskip("onnxruntime")
@@ -22,14 +22,14 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def engine(tiny_export):
-    from export.engine import VesselEngine
+    from runtime.engine import VesselEngine
 
     return VesselEngine(tiny_export / "tiny.onnx", provider="cpu")
 
 
 def test_engine_equals_keras_on_a_drive_image(engine, tiny_run):
-    from keras_unet.imageio import read_binary, read_rgb
     from keras_unet.predictors import load_predictor
+    from runtime.imageio import read_binary, read_rgb
 
     image = read_rgb(DRIVE / "test" / "images" / "01_test.tif")
     fov = read_binary(DRIVE / "test" / "mask" / "01_test_mask.gif")
@@ -43,7 +43,7 @@ def test_engine_equals_keras_on_a_drive_image(engine, tiny_run):
 
 
 def test_estimated_fov_and_rethreshold(engine):
-    from keras_unet.imageio import read_rgb
+    from runtime.imageio import read_rgb
 
     image = read_rgb(DRIVE / "test" / "images" / "02_test.tif")
     result = engine.segment(image)
@@ -57,7 +57,7 @@ def test_estimated_fov_and_rethreshold(engine):
 def test_rescaling_maps_back_to_the_original_size(engine):
     import cv2
 
-    from keras_unet.imageio import read_binary, read_rgb
+    from runtime.imageio import read_binary, read_rgb
 
     image = read_rgb(DRIVE / "test" / "images" / "03_test.tif")
     fov = read_binary(DRIVE / "test" / "mask" / "03_test_mask.gif")
@@ -75,8 +75,8 @@ def test_rescaling_maps_back_to_the_original_size(engine):
 
 
 def test_tiling_matches_a_direct_run(tiny_export):
-    from export.engine import VesselEngine
-    from keras_unet.imageio import read_binary, read_rgb
+    from runtime.engine import VesselEngine
+    from runtime.imageio import read_binary, read_rgb
 
     image = read_rgb(DRIVE / "test" / "images" / "04_test.tif")
     fov = read_binary(DRIVE / "test" / "mask" / "04_test_mask.gif")
@@ -104,7 +104,7 @@ def test_odd_sizes_tiny_and_bad_images(engine):
 def _run_segment(args, cwd=REPO):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run(
-        [sys.executable, "-m", "export.segment", *map(str, args)],
+        [sys.executable, "-m", "runtime.segment", *map(str, args)],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -152,7 +152,7 @@ def test_segment_cli_batch_resume_and_failures(tiny_export, tmp_path):
 
 
 def test_segment_cli_progress_lines(tiny_export, tmp_path, capsys):
-    from export.segment import main
+    from runtime.segment import main
 
     src = tmp_path / "in"
     src.mkdir()
@@ -186,8 +186,8 @@ def test_segment_cli_refuses_to_write_into_inputs(tiny_export, tmp_path):
 def test_runtime_never_imports_tensorflow(tiny_export):
     code = (
         "import sys\n"
-        "from export.engine import VesselEngine\n"
-        "import export.segment, keras_unet.measurements, keras_unet.fov\n"
+        "from runtime.engine import VesselEngine\n"
+        "import runtime.segment, runtime.measurements, runtime.fov\n"
         f"e = VesselEngine(r'{tiny_export / 'tiny.onnx'}')\n"
         f"e.segment_file(r'{DRIVE / 'test' / 'images' / '01_test.tif'}')\n"
         "bad = [m for m in ('tensorflow', 'keras', 'PySide6') if m in sys.modules]\n"

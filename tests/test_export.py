@@ -14,8 +14,8 @@ onnx = pytest.importorskip("onnx")
 from export import __main__ as export_cli  # noqa: E402
 from export.exporter import MAX_ABS_DIFF, export_all  # noqa: E402
 from export.metadata import METADATA_KEYS  # noqa: E402
-from export.onnx_model import OnnxModel  # noqa: E402
-from keras_unet.errors import ModelFileError, UserInputError  # noqa: E402
+from runtime.errors import ModelFileError, UserInputError  # noqa: E402
+from runtime.onnx_session import OnnxModel  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from keras_unet.fov import estimate_fov, fov_diameter
-from keras_unet.imageio import read_binary, read_rgb
+from runtime.fov import estimate_fov, fov_diameter
+from runtime.imageio import read_binary, read_rgb
 
 TEST_DIR = Path(__file__).resolve().parents[1] / "data" / "DRIVE" / "test"
 TEST_IDS = [f"{i:02d}" for i in range(1, 21)]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_unet.errors import ImageReadError
-from keras_unet.imageio import read_binary, read_rgb, write_png
+from runtime.errors import ImageReadError
+from runtime.imageio import read_binary, read_rgb, write_png
 from tests.conftest import DRIVE
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from keras_unet.inference import (
+from runtime.tiling import (
     binary_mask,
     overlay,
     pad_to_multiple,
@@ -54,7 +54,7 @@ def test_threshold_fov_and_overlay():
 
 
 def test_tiling_equals_a_direct_run_for_a_local_model():
-    from keras_unet.inference import predict_tiled, tile_count
+    from runtime.tiling import predict_tiled, tile_count
 
     rng = np.random.default_rng(3)
     image = rng.integers(0, 256, (150, 230, 3)).astype(np.uint8)
@@ -67,7 +67,7 @@ def test_tiling_equals_a_direct_run_for_a_local_model():
 
 
 def test_tiling_reports_each_window_and_a_raise_stops_it():
-    from keras_unet.inference import predict_tiled
+    from runtime.tiling import predict_tiled
 
     image = np.zeros((150, 230, 3), np.uint8)
     seen = []

@@ -8,7 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from keras_unet.losses import LOSSES, DiceScore, get_loss  # noqa: E402
-from keras_unet.metrics import binary_scores, confusion  # noqa: E402
+from runtime.metrics import binary_scores, confusion  # noqa: E402
 
 TRUTH = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 0]], np.float32).reshape(1, 3, 3, 1)
 PROB = np.array([[0.9, 0.2, 0.1], [0.6, 0.8, 0.0], [0.0, 0.3, 0.7]], np.float32).reshape(1, 3, 3, 1)

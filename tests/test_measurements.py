@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from keras_unet.imageio import read_binary
-from keras_unet.measurements import (
+from runtime.imageio import read_binary
+from runtime.measurements import (
     VesselMeasurements,
     fractal_dimension,
     measure,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from keras_unet.metrics import (
+from runtime.metrics import (
     Confusion,
     auc_pr,
     auc_roc,

@@ -9,8 +9,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from keras_unet.constants import INPUT_NAME, OUTPUT_NAME  # noqa: E402
 from keras_unet.model import build_unet, model_depth, model_multiple  # noqa: E402
+from runtime.constants import INPUT_NAME, OUTPUT_NAME  # noqa: E402
 
 
 def pytorch_seed_parameters() -> int:

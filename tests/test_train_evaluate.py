@@ -18,7 +18,7 @@ pytest.importorskip("tensorflow")
 
 from keras_unet import evaluate as evaluate_cli
 from keras_unet import train as train_cli
-from keras_unet.imageio import read_binary
+from runtime.imageio import read_binary
 
 pytestmark = pytest.mark.e2e
 

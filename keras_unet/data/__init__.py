@@ -1,27 +1,10 @@
-"""DRIVE-style data: finding image / manual / FOV-mask triples, loading them, splitting them.
+"""Training data: the pixel statistics of the normalisation and the tf.data pipeline.
 
-This part is TensorFlow-free; the tf.data training pipeline lives in
-:mod:`keras_unet.data.pipeline`.
+Finding and loading samples is TensorFlow-free and lives in :mod:`runtime.datasets` (the
+evaluation of exported models needs it too); :mod:`keras_unet.data.pipeline` needs TensorFlow
+and is imported only where training runs.
 """
 
-from keras_unet.data.drive import (
-    Sample,
-    SamplePaths,
-    channel_statistics,
-    find_fov_mask,
-    find_samples,
-    load_sample,
-    load_samples,
-    validation_split,
-)
+from keras_unet.data.statistics import channel_statistics
 
-__all__ = [
-    "Sample",
-    "SamplePaths",
-    "channel_statistics",
-    "find_fov_mask",
-    "find_samples",
-    "load_sample",
-    "load_samples",
-    "validation_split",
-]
+__all__ = ["channel_statistics"]

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from keras_unet.data.drive import Sample
-from keras_unet.inference import padded_size
+from runtime.datasets import Sample
+from runtime.tiling import padded_size
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,16 @@
 """Cancelling a run between images or between tiles (Qt-free).
 
 A :class:`CancelToken` is the flag the GUI thread sets; the run passes ``token.is_cancelled``
-to the engine's and the batch's ``should_stop`` hooks (:meth:`export.engine.VesselEngine.segment`
-stops between tiles with :class:`~export.engine.Cancelled`,
-:func:`export.segment.segment_batch` between images).
+to the engine's and the batch's ``should_stop`` hooks (:meth:`runtime.engine.VesselEngine.segment`
+stops between tiles with :class:`~runtime.engine.Cancelled`,
+:func:`runtime.segment.segment_batch` between images).
 """
 
 from __future__ import annotations
 
 import threading
 
-from export.engine import Cancelled
+from runtime.engine import Cancelled
 
 
 class CancelToken:
@@ -28,6 +28,6 @@ class CancelToken:
         return self._event.is_set()
 
     def raise_if_cancelled(self) -> None:
-        """Raise :class:`~export.engine.Cancelled` when the run should stop."""
+        """Raise :class:`~runtime.engine.Cancelled` when the run should stop."""
         if self.is_cancelled():
             raise Cancelled

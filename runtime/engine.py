@@ -3,8 +3,8 @@
 TensorFlow-free and Qt-free: the segment CLI, the benchmark, the evaluation of exported models
 and the desktop app all call :class:`VesselEngine`.
 
-Per image: read any common format (see :mod:`keras_unet.imageio`), take the FOV mask given or
-estimate one (:mod:`keras_unet.fov`), rescale the image so its FOV is DRIVE-sized (the scale the
+Per image: read any common format (see :mod:`runtime.imageio`), take the FOV mask given or
+estimate one (:mod:`runtime.fov`), rescale the image so its FOV is DRIVE-sized (the scale the
 model was trained at) and map the result back, pad to the model's multiple or tile large images
 with blended seams, optional flip TTA, threshold (from the model's metadata unless overridden),
 restrict the mask to the FOV. :meth:`VesselEngine.segment` reports each tile it has run and can
@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from export.onnx_model import OnnxModel, choose_providers
-from keras_unet.constants import DRIVE_FOV_DIAMETER, RESCALE_TOLERANCE
-from keras_unet.inference import TileCallback, binary_mask, overlay, predict_tiled, tile_count
+from runtime.constants import DRIVE_FOV_DIAMETER, RESCALE_TOLERANCE
+from runtime.onnx_session import OnnxModel, choose_providers
+from runtime.tiling import TileCallback, binary_mask, overlay, predict_tiled, tile_count
 
 
 class Cancelled(Exception):  # noqa: N818 - a state, like ``asyncio.CancelledError``.
@@ -103,7 +103,7 @@ class VesselEngine:
 
     def scale_for(self, fov: np.ndarray) -> float:
         """Resize factor that brings this FOV to DRIVE's diameter (1.0 when close enough)."""
-        from keras_unet.fov import fov_diameter
+        from runtime.fov import fov_diameter
 
         if not self.rescale:
             return 1.0
@@ -143,7 +143,7 @@ class VesselEngine:
         """
         import cv2
 
-        from keras_unet.fov import estimate_fov
+        from runtime.fov import estimate_fov
 
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
@@ -209,7 +209,7 @@ class VesselEngine:
         """Read and segment an image file with its FOV mask.
 
         The mask is ``fov_path`` if given, else the DRIVE-layout mask beside the image
-        (``.../images/x`` with ``.../mask/``, see :func:`keras_unet.data.find_fov_mask`), else
+        (``.../images/x`` with ``.../mask/``, see :func:`runtime.datasets.find_fov_mask`), else
         estimated from the image.
 
         Returns:
@@ -218,9 +218,9 @@ class VesselEngine:
         Raises:
             ImageReadError: A file cannot be read, or its size does not suit (names the file).
         """
-        from keras_unet.data import find_fov_mask
-        from keras_unet.errors import ImageReadError
-        from keras_unet.imageio import read_binary, read_rgb
+        from runtime.datasets import find_fov_mask
+        from runtime.errors import ImageReadError
+        from runtime.imageio import read_binary, read_rgb
 
         image = read_rgb(path)
         fov_path = fov_path if fov_path is not None else find_fov_mask(path)

@@ -12,7 +12,7 @@ DRIVE_RGB_MEAN: tuple[float, float, float] = (180.7304, 97.2773, 57.1066)
 DRIVE_RGB_STD: tuple[float, float, float] = (46.2073, 29.1316, 17.5587)
 
 #: Diameter of the DRIVE field of view in pixels (the scale the model learns vessels at; the mean
-#: of ``keras_unet.fov.fov_diameter`` over the training masks is 539.25, range 536-541). The
+#: of ``runtime.fov.fov_diameter`` over the training masks is 539.25, range 536-541). The
 #: engine resizes other images so that their FOV matches it; ``RESCALE_TOLERANCE`` is the relative
 #: difference below which an image is used as it is.
 DRIVE_FOV_DIAMETER: float = 539.0

@@ -3,7 +3,7 @@
 :class:`OnnxModel` is the raw session wrapper: it refuses inputs the graph cannot take (wrong
 rank, channels, dtype, or height/width not multiples of ``input_multiple``) with a clear message
 instead of onnxruntime's Concat error. Padding, tiling and everything else a user's image needs
-happens one level up (:mod:`keras_unet.inference`, the engine).
+happens one level up (:mod:`runtime.tiling`, the engine).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from export.metadata import parse_metadata
-from keras_unet.errors import ModelFileError
+from runtime.errors import ModelFileError
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_unet.errors import DatasetError, ImageReadError, UserInputError
-from keras_unet.imageio import is_image_file, read_binary, read_rgb
+from runtime.errors import DatasetError, ImageReadError, UserInputError
+from runtime.imageio import is_image_file, read_binary, read_rgb
 
 IMAGES_DIR = "images"
 MANUAL_DIR = "1st_manual"
@@ -196,21 +196,6 @@ def validation_split(
     train = [s for s in samples if s.sample_id not in held_out]
     validation = [s for s in samples if s.sample_id in held_out]
     return train, validation
-
-
-def channel_statistics(samples: Sequence[Sample]) -> tuple[list[float], list[float]]:
-    """Per-channel mean and standard deviation of the RGB pixels inside the FOV (0-255 scale).
-
-    Args:
-        samples: Loaded samples.
-
-    Returns:
-        ``(mean, std)``, three floats each.
-    """
-    pixels = np.concatenate([s.image[s.fov].astype(np.float64) for s in samples], axis=0)
-    mean = pixels.mean(axis=0)
-    std = pixels.std(axis=0)
-    return [round(float(v), 4) for v in mean], [round(float(max(v, 1e-3)), 4) for v in std]
 
 
 def find_fov_mask(image_path: str | Path) -> Path | None:

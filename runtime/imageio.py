@@ -9,7 +9,7 @@ Conversions are documented rather than refused:
 * the EXIF orientation tag is applied, so a photograph is read the way a viewer shows it.
 
 Anything else (a file that is missing, empty, truncated, not an image, or of size zero) raises
-:class:`~keras_unet.errors.ImageReadError` with the path and the problem in one line.
+:class:`~runtime.errors.ImageReadError` with the path and the problem in one line.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from keras_unet.errors import ImageReadError
+from runtime.errors import ImageReadError
 
 #: File suffixes treated as images when scanning folders.
 IMAGE_SUFFIXES: frozenset[str] = frozenset(

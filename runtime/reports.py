@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from keras_unet.model_card import write_json
+from runtime.model_card import write_json
 
 
 def fmt(value: object, digits: int = 4) -> str:

@@ -1,4 +1,4 @@
-"""Batch segmentation with the ONNX engine: ``python -m export.segment --help`` (no TensorFlow).
+"""Batch segmentation with the ONNX engine: ``python -m runtime.segment --help`` (no TensorFlow).
 
 For every input image writes ``<stem>_mask.png``, ``<stem>_probability.png`` and
 ``<stem>_overlay.png`` into an output folder that mirrors the input tree, plus one
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from export.onnx_model import PROVIDER_CHOICES
-from keras_unet.errors import UserInputError, cli_errors
-from keras_unet.imageio import is_image_file
+from runtime.errors import UserInputError, cli_errors
+from runtime.imageio import is_image_file
+from runtime.onnx_session import PROVIDER_CHOICES
 
 OUTPUT_KINDS = ("mask", "probability", "overlay")
 #: Reason recorded for the images a stopped batch did not reach.
@@ -178,7 +178,7 @@ def segment_batch(
     cannot be written, or the engine raises on it (e.g. out of memory).
 
     Args:
-        engine: The loaded :class:`~export.engine.VesselEngine`.
+        engine: The loaded :class:`~runtime.engine.VesselEngine`.
         jobs: From :func:`collect_jobs`.
         out_dir: Output folder (created if needed).
         force: Redo images already done instead of taking over their rows.
@@ -195,7 +195,7 @@ def segment_batch(
         ``{"rows": [...], "failed": [{"file", "error"}], "skipped": n, "settings": {...}}``;
         the same is written as ``measurements.json`` and the rows as ``measurements.csv``.
     """
-    from keras_unet.errors import ImageReadError
+    from runtime.errors import ImageReadError
 
     out_dir.mkdir(parents=True, exist_ok=True)
     previous = _previous_rows(out_dir)
@@ -266,10 +266,10 @@ def _segment_job(
         ImageReadError: The image cannot be read or used, or the engine failed on it.
         OSError: An output cannot be written.
     """
-    from keras_unet.errors import ImageReadError
-    from keras_unet.imageio import write_png
-    from keras_unet.inference import probability_to_uint8
-    from keras_unet.measurements import measure
+    from runtime.errors import ImageReadError
+    from runtime.imageio import write_png
+    from runtime.measurements import measure
+    from runtime.tiling import probability_to_uint8
 
     try:
         image, result = engine.segment_file(job.source, threshold=threshold)
@@ -309,7 +309,7 @@ def _previous_rows(out_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def _write_tables(out_dir: Path, report: dict[str, Any]) -> None:
-    from keras_unet.model_card import write_json
+    from runtime.model_card import write_json
 
     write_json(out_dir / "measurements.json", report)
     rows = report["rows"]
@@ -326,7 +326,7 @@ def _write_tables(out_dir: Path, report: dict[str, Any]) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(
-        prog="python -m export.segment",
+        prog="python -m runtime.segment",
         description="Segment fundus photographs with an exported ONNX vessel model: masks, "
         "probability maps, overlays and a CSV/JSON of vessel measurements.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -371,8 +371,8 @@ def default_model() -> Path:
 
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m export.segment`` / ``vessel-segment``."""
-    from export.engine import VesselEngine
+    """Entry point of ``python -m runtime.segment`` / ``vessel-segment``."""
+    from runtime.engine import VesselEngine
 
     args = build_parser().parse_args(argv)
     if args.threshold is not None and not 0.0 < args.threshold < 1.0:

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from keras_unet.constants import DEFAULT_THRESHOLD
+from runtime.constants import DEFAULT_THRESHOLD
 
 CARD_NAME = "config.json"
 
