@@ -271,7 +271,10 @@ def _calibration_images(card: dict[str, Any], data_dir: Path, count: int) -> lis
     from runtime.imageio import read_rgb
 
     samples = find_samples(data_dir / "training")
-    fitted = set(card.get("data", {}).get("train_ids", []))
+    train_ids = card.get("data", {}).get("train_ids", [])
+    if isinstance(train_ids, dict):
+        train_ids = [i for ids in train_ids.values() for i in ids]
+    fitted = set(train_ids)
     chosen = [s for s in samples if not fitted or s.sample_id in fitted][:count]
     if not chosen:
         raise UserInputError(f"{data_dir / 'training'}: no calibration images")

@@ -7,8 +7,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from keras_unet.data.sets import LABEL_RESAMPLING
 from keras_unet.losses import LOSSES
 from keras_unet.model import MAX_DEPTH, UPSAMPLING_MODES
+from runtime.constants import WORKING_FOV_DIAMETER
+from runtime.datasets import DATASETS
 from runtime.constants import VALIDATION_IMAGES, VALIDATION_SEED, input_multiple
 from runtime.errors import UserInputError
 
@@ -25,7 +28,14 @@ class TrainConfig:
     """Everything a training run depends on. Defaults are the shipped model's recipe.
 
     Attributes:
-        data_dir: DRIVE-layout root holding ``training/`` (``test/`` is never read by training).
+        data_dir: Data root holding the sets' folders and ``splits.json`` (test splits are
+            never read by training).
+        datasets: Data sets to train on (their train splits; validation splits pick the
+            best epoch and the threshold).
+        dataset_weights: Share of the training patches from each set (missing sets weigh 1).
+        working_fov_diameter: FOV diameter, in pixels, every photograph is resampled to.
+        label_resampling: ``area`` (vessel fractions) or ``binary``.
+        augmentation: Preset of :data:`keras_unet.data.pipeline.AUGMENTATIONS`.
         runs_dir: Parent of the run folders.
         name: Run folder name under ``runs_dir``.
         filters: Width of the first U-Net level (64 reproduces the seed).
@@ -39,18 +49,23 @@ class TrainConfig:
         batch_size: Patches per step (global batch under a distribution strategy).
         learning_rate: Initial Adam learning rate.
         lr_schedule: ``cosine`` decay to 1 % over all steps, or ``constant``.
-        validation_images: Training images held out for model selection and the threshold.
+        validation_images: DRIVE-layout training images held out for validation where the data
+            root records no splits (a folder of the user's own).
         validation_seed: Seed choosing them.
         seed: Seed of weights initialisation and patch sampling.
-        augment: Flips, rotations and colour jitter on the training patches.
         monitor: Quantity that picks the best checkpoint (``val_dice``, ``val_auc``, ``val_loss``).
         mixed_precision: Train with float16 compute (for GPUs).
         strategy: ``default`` or ``mirrored`` (tf.distribute.MirroredStrategy).
         cpu_replicas: Logical CPU devices to mirror over when no GPU is present.
-        limit_images: Use only the first N training images (quick experiments, tests).
+        limit_images: Use only the first N training images of each set (quick experiments).
     """
 
-    data_dir: str = "data/DRIVE"
+    data_dir: str = "data"
+    datasets: list[str] = field(default_factory=lambda: ["DRIVE"])
+    dataset_weights: dict[str, float] = field(default_factory=dict)
+    working_fov_diameter: float = WORKING_FOV_DIAMETER
+    label_resampling: str = "area"
+    augmentation: str = "classic"
     runs_dir: str = "runs"
     name: str = "unet"
     filters: int = 16
@@ -67,13 +82,11 @@ class TrainConfig:
     validation_images: int = VALIDATION_IMAGES
     validation_seed: int = VALIDATION_SEED
     seed: int = 42
-    augment: bool = True
     monitor: str = "val_dice"
     mixed_precision: bool = False
     strategy: str = "default"
     cpu_replicas: int = 1
     limit_images: int | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:
@@ -132,6 +145,36 @@ class TrainConfig:
             raise ConfigError(
                 f"--strategy must be one of {', '.join(STRATEGIES)}, received {self.strategy!r}"
             )
+        from keras_unet.data.pipeline import AUGMENTATIONS
+
+        if not self.datasets:
+            raise ConfigError("--datasets must name at least one data set")
+        for name in [*self.datasets, *self.dataset_weights]:
+            if name not in DATASETS:
+                raise ConfigError(
+                    f"--datasets: unknown data set {name!r}; known: {', '.join(DATASETS)}"
+                )
+        if any(w < 0 for w in self.dataset_weights.values()) or not any(
+            self.dataset_weights.get(n, 1.0) > 0 for n in self.datasets
+        ):
+            raise ConfigError(
+                f"--dataset-weights must be >= 0 with one > 0, received {self.dataset_weights}"
+            )
+        if not 64 <= self.working_fov_diameter <= 4096:
+            raise ConfigError(
+                f"--working-fov-diameter must be in [64, 4096], received "
+                f"{self.working_fov_diameter}"
+            )
+        if self.label_resampling not in LABEL_RESAMPLING:
+            raise ConfigError(
+                f"--label-resampling must be one of {', '.join(LABEL_RESAMPLING)}, "
+                f"received {self.label_resampling!r}"
+            )
+        if self.augmentation not in AUGMENTATIONS:
+            raise ConfigError(
+                f"--augmentation must be one of {', '.join(AUGMENTATIONS)}, "
+                f"received {self.augmentation!r}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must be in [0, 1), received {self.dropout}")
         if not self.learning_rate > 0:
@@ -155,8 +198,17 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
-        """Rebuild from :meth:`to_dict`, ignoring unknown keys (older/newer run folders)."""
+        """Rebuild from :meth:`to_dict`, ignoring unknown keys (older/newer run folders).
+
+        Run folders written before the multi-set data layer name a DRIVE-layout folder
+        (``data/DRIVE``) and ``augment``; they are read as the data root above it and the
+        ``classic`` or ``none`` augmentation.
+        """
         known = {f.name for f in dataclasses.fields(cls)}
+        values = dict(values)
+        if "datasets" not in values and "data_dir" in values:
+            values["data_dir"] = str(Path(values["data_dir"]).parent)
+            values["augmentation"] = "classic" if values.get("augment", True) else "none"
         return cls(**{k: v for k, v in values.items() if k in known})
 
     @classmethod

@@ -155,7 +155,7 @@ def _make_run_callback(config: TrainConfig, run_dir: Path, state: dict[str, Any]
 
     from keras_unet.plots import plot_history
 
-    monitor = config.monitor if config.validation_images > 0 else "loss"
+    monitor = config.monitor if state.get("has_validation", True) else "loss"
     mode_max = monitor in ("val_dice", "val_auc")
 
     class RunCheckpoint(keras.callbacks.Callback):
@@ -187,10 +187,15 @@ def _make_run_callback(config: TrainConfig, run_dir: Path, state: dict[str, Any]
     return RunCheckpoint()
 
 
-def _choose_threshold(model, run_dir: Path, validation) -> dict[str, Any]:
-    """Pick the F1-maximising threshold on the validation images (FOV pixels, pooled)."""
+def _choose_threshold(model, run_dir: Path, validation: dict[str, list]) -> dict[str, Any]:
+    """Pick the F1-maximising threshold on the validation images (FOV pixels, pooled over sets).
+
+    Every image is at the working scale, so each weighs about the same whatever its camera.
+    The card also gets each set's scores at that threshold.
+    """
     import numpy as np
 
+    from keras_unet.data.sets import binary_labels
     from keras_unet.predictors import keras_predictor
     from runtime.constants import DEFAULT_THRESHOLD
     from runtime.metrics import best_f1_threshold, evaluate_probabilities
@@ -198,12 +203,16 @@ def _choose_threshold(model, run_dir: Path, validation) -> dict[str, Any]:
     if not validation:
         return {"threshold": DEFAULT_THRESHOLD, "threshold_source": "default (no validation)"}
     predictor = keras_predictor(model, run_dir / "model.keras", card={})
-    probs, truth = [], []
-    for sample in validation:
-        probability = predictor.probability(sample.image)
-        probs.append(probability[sample.fov])
-        truth.append(sample.vessels[sample.fov])
-    probability, vessels = np.concatenate(probs), np.concatenate(truth)
+    per_set: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, samples in validation.items():
+        probs, truth = [], []
+        for sample in samples:
+            probability = predictor.probability(sample.image)
+            probs.append(probability[sample.fov])
+            truth.append(binary_labels(sample)[sample.fov])
+        per_set[name] = (np.concatenate(probs), np.concatenate(truth))
+    probability = np.concatenate([p for p, _ in per_set.values()])
+    vessels = np.concatenate([t for _, t in per_set.values()])
     threshold, _ = best_f1_threshold(probability, vessels)
     threshold = round(threshold, 4)
     return {
@@ -212,6 +221,10 @@ def _choose_threshold(model, run_dir: Path, validation) -> dict[str, Any]:
         "validation": {
             "at_threshold": evaluate_probabilities(probability, vessels, threshold).as_dict(),
             "at_0.5": evaluate_probabilities(probability, vessels, DEFAULT_THRESHOLD).as_dict(),
+            "per_set": {
+                name: evaluate_probabilities(p, t, threshold).as_dict()
+                for name, (p, t) in per_set.items()
+            },
         },
     }
 
@@ -241,27 +254,32 @@ def train(
     """
     config.validate()
     from keras_unet.data import channel_statistics
-    from runtime.datasets import find_samples, load_samples, validation_split
+    from keras_unet.data.sets import load_split
 
-    train_paths = find_samples(Path(config.data_dir) / "training")
-    if config.limit_images:
-        train_paths = train_paths[: config.limit_images]
-    if config.validation_images >= len(train_paths):
-        raise ConfigError(
-            f"--validation-images {config.validation_images} leaves no training "
-            f"images (found {len(train_paths)})"
+    def load(split: str) -> dict[str, list]:
+        return load_split(
+            config.data_dir,
+            config.datasets,
+            split,
+            config.working_fov_diameter,
+            config.label_resampling,
+            limit=config.limit_images if split == "train" else None,
+            validation_images=config.validation_images,
+            seed=config.validation_seed,
         )
-    fit_paths, val_paths = validation_split(
-        train_paths, config.validation_images, config.validation_seed
-    )
+
+    fit_sets, val_sets = load("train"), load("validation")
+    if not fit_sets:
+        raise ConfigError(f"{config.data_dir}: no training images in {config.datasets}")
     run_dir = _prepare_run_dir(config, resume, overwrite)
-    fit_samples, val_samples = load_samples(fit_paths), load_samples(val_paths)
+    fit_samples = [s for samples in fit_sets.values() for s in samples]
+    val_samples = [s for samples in val_sets.values() for s in samples]
     mean, std = channel_statistics(fit_samples)
 
     _configure_devices(config)
     import keras
 
-    from keras_unet.data.pipeline import Augmentation, full_image_dataset, patch_dataset
+    from keras_unet.data.pipeline import AUGMENTATIONS, full_image_dataset, patch_dataset
     from keras_unet.model import build_unet
     from keras_unet.predictors import load_keras_model
 
@@ -269,6 +287,7 @@ def train(
     state: dict[str, Any] = {}
     if resume:
         state = json.loads((run_dir / "state.json").read_text())
+    state["has_validation"] = bool(val_samples)
     if not resume:
         write_json(run_dir / "environment.json", environment_info())
     else:
@@ -303,22 +322,26 @@ def train(
         },
         "training": config.to_dict(),
         "data": {
-            "train_ids": [p.sample_id for p in fit_paths],
-            "validation_ids": [p.sample_id for p in val_paths],
-            "source": str(Path(config.data_dir) / "training"),
+            "datasets": list(fit_sets),
+            "train_ids": {name: [s.sample_id for s in v] for name, v in fit_sets.items()},
+            "validation_ids": {name: [s.sample_id for s in v] for name, v in val_sets.items()},
+            "working_fov_diameter": config.working_fov_diameter,
+            "label_resampling": config.label_resampling,
+            "source": str(config.data_dir),
         },
     }
     write_json(run_dir / "config.json", card)
 
     initial_epoch = int(state.get("epoch", 0))
     train_ds = patch_dataset(
-        fit_samples,
+        fit_sets,
         config.patch_size,
         config.batch_size,
         config.seed,
-        Augmentation() if config.augment else Augmentation.none(),
+        AUGMENTATIONS[config.augmentation],
         patches_per_epoch=config.steps_per_epoch * config.batch_size,
         start_epoch=initial_epoch,
+        weights=config.dataset_weights,
     )
     val_ds = None
     if val_samples:
@@ -345,7 +368,7 @@ def train(
         )
     best = load_keras_model(run_dir / "best.keras")
     best.save(run_dir / "model.keras")  # Loaded without compile: no optimizer state is saved.
-    card.update(_choose_threshold(best, run_dir, val_samples))
+    card.update(_choose_threshold(best, run_dir, val_sets))
     card["best_epoch"] = state.get("best_epoch")
     card["train_seconds"] = round(state.get("train_seconds", 0.0), 1)
     write_json(run_dir / "config.json", card)
@@ -367,8 +390,24 @@ def resume_config(runs_dir: str | Path, name: str, epochs: int | None = None) ->
     return config
 
 
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _weights(text: str) -> dict[str, float]:
+    try:
+        pairs = [item.split("=") for item in _names(text)]
+        return {name.strip(): float(value) for name, value in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT,..., received {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface (every flag documented in ``--help``)."""
+    from keras_unet.data.pipeline import AUGMENTATIONS
+    from keras_unet.data.sets import LABEL_RESAMPLING
+    from runtime.datasets import DATASETS
+
     d = TrainConfig()
     p = argparse.ArgumentParser(
         prog="python -m keras_unet.train",
@@ -381,7 +420,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         dest="data_dir",
         default=d.data_dir,
-        help="DRIVE-layout root; its training/ folder is used (test/ never is)",
+        help="data root with the sets' folders and splits.json (test splits are never read)",
+    )
+    a(
+        "--datasets",
+        type=_names,
+        default=d.datasets,
+        help=f"comma-separated data sets to train on ({', '.join(DATASETS)})",
+    )
+    a(
+        "--dataset-weights",
+        type=_weights,
+        default=d.dataset_weights,
+        help="share of the patches per set, e.g. DRIVE=2,STARE=1 (unnamed sets: 1)",
+    )
+    a(
+        "--working-fov-diameter",
+        type=float,
+        default=d.working_fov_diameter,
+        help="FOV diameter in pixels every photograph is resampled to",
+    )
+    a(
+        "--label-resampling",
+        default=d.label_resampling,
+        choices=LABEL_RESAMPLING,
+        help="labels at the working scale: area fractions or binary",
+    )
+    a(
+        "--augmentation",
+        default=d.augmentation,
+        choices=tuple(AUGMENTATIONS),
+        help="augmentation preset (camera: colour, blur, noise, JPEG, illumination, scale)",
     )
     a("--runs-dir", default=d.runs_dir, help="parent folder of run folders")
     a("--name", default=d.name, help="run folder name under --runs-dir")
@@ -418,7 +487,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a("--validation-seed", type=int, default=d.validation_seed, help="seed choosing them")
     a("--seed", type=int, default=d.seed, help="seed of initialisation and patch sampling")
-    a("--no-augment", dest="augment", action="store_false", help="no flips/rotations/jitter")
     a("--monitor", default=d.monitor, help="best-checkpoint metric: val_dice, val_auc, val_loss")
     a("--mixed-precision", action="store_true", help="float16 compute (for GPUs)")
     a(

@@ -11,11 +11,13 @@ INPUT_VALUE_RANGE: tuple[float, float] = (0.0, 255.0)
 DRIVE_RGB_MEAN: tuple[float, float, float] = (180.7304, 97.2773, 57.1066)
 DRIVE_RGB_STD: tuple[float, float, float] = (46.2073, 29.1316, 17.5587)
 
-#: Diameter of the DRIVE field of view in pixels (the scale the model learns vessels at; the mean
-#: of ``runtime.fov.fov_diameter`` over the training masks is 539.25, range 536-541). The
-#: engine resizes other images so that their FOV matches it; ``RESCALE_TOLERANCE`` is the relative
-#: difference below which an image is used as it is.
-DRIVE_FOV_DIAMETER: float = 539.0
+#: Diameter of the field of view, in pixels, at which models see every photograph (the working
+#: scale, see :mod:`runtime.scaling`): DRIVE's own (the mean of ``runtime.fov.fov_diameter`` over
+#: its training masks is 539.25, range 536-541), so DRIVE images are used as they are. A model
+#: records the diameter it was trained at (model card, ONNX metadata); this is the default for
+#: models that carry none. ``RESCALE_TOLERANCE`` is the relative difference below which an image
+#: is used as it is.
+WORKING_FOV_DIAMETER: float = 539.0
 RESCALE_TOLERANCE: float = 0.1
 
 #: Threshold used when a model carries none chosen on validation data, and the second operating

@@ -1,22 +1,29 @@
-"""Find and load DRIVE-layout data sets.
+"""Find and load annotated fundus photographs: the two folder layouts and the data-set registry.
 
-A split folder (``DRIVE/training``, ``DRIVE/test`` or any folder laid out the same way) holds::
+A split folder holds one of two layouts (:data:`LAYOUTS`), told apart by its annotation folder::
 
-    images/       21_training.tif, ...        colour fundus photographs
-    1st_manual/   21_manual1.gif, ...         vessel annotation (ground truth)
-    mask/         21_training_mask.gif, ...   field-of-view (FOV) mask
-    2nd_manual/   01_manual2.gif, ...         optional second observer
+    DRIVE layout                                 uniform layout (STARE, HRF, LES-AV)
+    images/      21_training.tif                 images/    im0001.png
+    1st_manual/  21_manual1.gif  (ground truth)  manual/    im0001.png
+    mask/        21_training_mask.gif (FOV)      mask/      im0001.png
+    2nd_manual/  01_manual2.gif  (optional)      manual2/   im0001.png (optional)
 
 Files are matched by their stem, or failing that by the part of the stem before the first
 underscore (DRIVE's image number), so ``21_training.tif`` pairs with ``21_manual1.gif``.
+
+The data sets the product knows (:data:`DATASETS`) live under one data root (``data/``), each with
+a fixed train / validation / test split recorded in ``data/splits.json``
+(:func:`make_splits` writes it by a seeded rule; :func:`split_samples` reads it).
 """
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,9 +31,31 @@ from runtime.errors import DatasetError, ImageReadError, UserInputError
 from runtime.imageio import is_image_file, read_binary, read_rgb
 
 IMAGES_DIR = "images"
-MANUAL_DIR = "1st_manual"
-SECOND_MANUAL_DIR = "2nd_manual"
 MASK_DIR = "mask"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Names of the annotation folders of one layout (images are always in ``images/``)."""
+
+    name: str
+    manual: str
+    second_manual: str
+
+
+#: The folder layouts, tried in this order: the first whose ``manual`` folder exists is used.
+LAYOUTS: tuple[Layout, ...] = (
+    Layout("DRIVE", "1st_manual", "2nd_manual"),
+    Layout("uniform", "manual", "manual2"),
+)
+
+
+def detect_layout(split_dir: Path) -> Layout:
+    """The layout of a split folder (DRIVE's when it has no annotation folder at all)."""
+    for layout in LAYOUTS:
+        if (split_dir / layout.manual).is_dir():
+            return layout
+    return LAYOUTS[0]
 
 
 @dataclass(frozen=True)
@@ -77,10 +106,10 @@ def find_samples(
     require_manual: bool = True,
     require_mask: bool = True,
 ) -> list[SamplePaths]:
-    """List the samples of a DRIVE-layout split folder.
+    """List the samples of a split folder in either layout.
 
     Args:
-        split_dir: Folder with ``images/`` and usually ``1st_manual/``, ``mask/``.
+        split_dir: Folder with ``images/`` and usually ``1st_manual/`` or ``manual/``, ``mask/``.
         require_manual: Refuse an image that has no annotation.
         require_mask: Refuse an image that has no FOV mask.
 
@@ -96,7 +125,7 @@ def find_samples(
         raise DatasetError(f"{split_dir}: data folder not found")
     image_dir = split_dir / IMAGES_DIR
     if not image_dir.is_dir():
-        raise DatasetError(f"{split_dir}: no '{IMAGES_DIR}/' folder (expected DRIVE layout)")
+        raise DatasetError(f"{split_dir}: no '{IMAGES_DIR}/' folder (see data/README.md)")
     images = _image_files(image_dir)
     if not images:
         raise DatasetError(f"{image_dir}: no image files")
@@ -109,16 +138,17 @@ def find_samples(
             raise DatasetError(f"{split_dir}: no '{name}/' folder")
         return []
 
-    manuals = listing(MANUAL_DIR, require_manual)
+    layout = detect_layout(split_dir)
+    manuals = listing(layout.manual, require_manual)
     masks = listing(MASK_DIR, require_mask)
-    seconds = listing(SECOND_MANUAL_DIR, False)
+    seconds = listing(layout.second_manual, False)
     samples = []
     for image in images:
         manual = _match(image, manuals, "manual")
         mask = _match(image, masks, "mask")
         if manual is None and require_manual:
             raise DatasetError(
-                f"{image}: no matching manual annotation in {split_dir / MANUAL_DIR}"
+                f"{image}: no matching manual annotation in {split_dir / layout.manual}"
             )
         if mask is None and require_mask:
             raise DatasetError(f"{image}: no matching FOV mask in {split_dir / MASK_DIR}")
@@ -218,3 +248,222 @@ def find_fov_mask(image_path: str | Path) -> Path | None:
         return None
     target = image_path.resolve()
     return next((s.mask for s in samples if s.image.resolve() == target), None)
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """One annotated data set under the data root.
+
+    Attributes:
+        name: The name users type (``--dataset STARE``).
+        folder: Its folder under the data root.
+        camera: Camera, field angle and population, for reports.
+        folders: For sets published with official splits (DRIVE): the sub-folder of each split
+            (``validation`` is drawn from ``train``'s folder); ``None`` for a single folder
+            split by :func:`make_splits`.
+        group_by_suffix: Stratify the seeded split by the id's part after the last underscore
+            (HRF: ``_h``, ``_dr``, ``_g``), so every split holds each group.
+    """
+
+    name: str
+    folder: str
+    camera: str
+    folders: dict[str, str] | None = None
+    group_by_suffix: bool = False
+
+
+#: The data sets the product trains and is evaluated on (see data/README.md).
+DATASETS: dict[str, DataSet] = {
+    s.name: s
+    for s in (
+        DataSet(
+            "DRIVE",
+            "DRIVE",
+            "Canon CR5, 45°, 565x584",
+            folders={"train": "training", "validation": "training", "test": "test"},
+        ),
+        DataSet("STARE", "STARE", "TopCon TRV-50, 35°, 700x605"),
+        DataSet("HRF", "HRF", "Canon CR-1, 45°, 3504x2336", group_by_suffix=True),
+        DataSet("LES-AV", "LES-AV", "Zeiss Visucam, 30°/45°, 1620x1444"),
+    )
+}
+#: The splits every set has; test images never reach training, selection or thresholds.
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+#: Share of each (group of a) set held out for test and for validation by :func:`make_splits`.
+TEST_SHARE = 0.3
+VALIDATION_SHARE = 0.15
+SPLITS_FILE = "splits.json"
+
+
+def get_dataset(name: str) -> DataSet:
+    """The registered data set called ``name``.
+
+    Raises:
+        DatasetError: Unknown name (the message lists the known ones).
+    """
+    if name not in DATASETS:
+        raise DatasetError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def _split_dir(root: Path, dataset: DataSet, split: str) -> Path:
+    base = Path(root) / dataset.folder
+    return base / dataset.folders[split] if dataset.folders else base
+
+
+def make_splits(root: str | Path, seed: int) -> dict[str, Any]:
+    """The split of every registered set found under ``root``, by a seeded rule.
+
+    DRIVE keeps its official test set, and :data:`runtime.constants.VALIDATION_IMAGES` of its
+    training images (``seed``) are held out for validation. Every other set is shuffled with a
+    generator seeded by ``(seed, set, group)`` and cut into :data:`TEST_SHARE` test,
+    :data:`VALIDATION_SHARE` validation (at least one) and the rest train, group by group.
+
+    Returns:
+        ``{"seed", "rule", "sets": {name: {split: [ids]}}}``, the content of ``splits.json``.
+
+    Raises:
+        DatasetError: A set's folder is missing or laid out wrongly.
+    """
+    from runtime.constants import VALIDATION_IMAGES
+
+    sets: dict[str, dict[str, list[str]]] = {}
+    for dataset in DATASETS.values():
+        if dataset.folders:
+            training = find_samples(_split_dir(root, dataset, "train"))
+            fit, held_out = validation_split(training, VALIDATION_IMAGES, seed)
+            test = find_samples(_split_dir(root, dataset, "test"))
+            sets[dataset.name] = {
+                "train": [s.sample_id for s in fit],
+                "validation": [s.sample_id for s in held_out],
+                "test": [s.sample_id for s in test],
+            }
+            continue
+        ids = [s.sample_id for s in find_samples(_split_dir(root, dataset, "train"))]
+        groups: dict[str, list[str]] = {}
+        for sample_id in ids:
+            group = sample_id.rsplit("_", 1)[-1] if dataset.group_by_suffix else ""
+            groups.setdefault(group, []).append(sample_id)
+        split: dict[str, list[str]] = {name: [] for name in SPLITS}
+        for group, members in sorted(groups.items()):
+            members = sorted(members)
+            random.Random(f"{seed}:{dataset.name}:{group}").shuffle(members)
+            n_test = int(len(members) * TEST_SHARE + 0.5)
+            n_val = max(1, int(len(members) * VALIDATION_SHARE + 0.5))
+            split["test"] += members[:n_test]
+            split["validation"] += members[n_test : n_test + n_val]
+            split["train"] += members[n_test + n_val :]
+        sets[dataset.name] = {name: sorted(values) for name, values in split.items()}
+    return {
+        "seed": seed,
+        "rule": (
+            f"DRIVE: official test set, {VALIDATION_IMAGES} training images held out for "
+            f"validation (seed {seed}); other sets: per set (HRF: per group h/dr/g) a seeded "
+            f"shuffle, {TEST_SHARE:.0%} test, {VALIDATION_SHARE:.0%} validation (at least 1), "
+            "the rest train"
+        ),
+        "sets": sets,
+    }
+
+
+def read_splits(root: str | Path) -> dict[str, Any] | None:
+    """The recorded splits of ``root`` (``<root>/splits.json``), or ``None`` when there are none.
+
+    Raises:
+        DatasetError: The file exists but cannot be read.
+    """
+    path = Path(root) / SPLITS_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{path}: unreadable splits file ({exc})") from None
+
+
+def split_samples(
+    root: str | Path,
+    name: str,
+    split: str,
+    *,
+    validation_images: int | None = None,
+    seed: int | None = None,
+) -> list[SamplePaths]:
+    """The samples of one split of one registered set.
+
+    The split recorded in ``<root>/splits.json`` is used. A root without that file (a folder
+    of the user's own) gets the rule of :func:`make_splits` applied on the spot: for a set with
+    official folders (DRIVE layout), ``validation_images`` of its training images held out with
+    ``seed``; other sets need a recorded split.
+
+    Args:
+        root: The data root (``data``).
+        name: A key of :data:`DATASETS`.
+        split: ``train``, ``validation`` or ``test``.
+        validation_images: Validation images of an unrecorded official split (default
+            :data:`runtime.constants.VALIDATION_IMAGES`).
+        seed: Seed of an unrecorded split (default :data:`runtime.constants.VALIDATION_SEED`).
+
+    Raises:
+        DatasetError: Unknown set or split, a set missing from the root or from the splits
+            file, or a recorded id without its files (the message names them).
+    """
+    from runtime.constants import VALIDATION_IMAGES, VALIDATION_SEED
+
+    dataset = get_dataset(name)
+    if split not in SPLITS:
+        raise DatasetError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+    folder = _split_dir(root, dataset, split)
+    if not Path(root, dataset.folder).is_dir():
+        raise DatasetError(f"{Path(root, dataset.folder)}: data set {name} not found")
+    found = find_samples(folder)
+    recorded = read_splits(root)
+    if recorded is None:
+        if dataset.folders is None:
+            raise DatasetError(
+                f"{Path(root) / SPLITS_FILE}: no recorded splits for {name}; write them with "
+                f"'python -m runtime.datasets --write-splits {root}'"
+            )
+        if split == "test":
+            return found
+        count = VALIDATION_IMAGES if validation_images is None else validation_images
+        fit, held_out = validation_split(found, count, VALIDATION_SEED if seed is None else seed)
+        return fit if split == "train" else held_out
+    ids = recorded.get("sets", {}).get(name, {}).get(split)
+    if ids is None:
+        raise DatasetError(f"{Path(root) / SPLITS_FILE}: no {split} split recorded for {name}")
+    by_id = {s.sample_id: s for s in found}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise DatasetError(f"{folder}: {name} {split} images missing: {', '.join(missing)}")
+    return [by_id[i] for i in ids]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m runtime.datasets --write-splits data``: record the splits of a data root."""
+    import argparse
+
+    from runtime.constants import VALIDATION_SEED
+    from runtime.errors import cli_errors
+
+    parser = argparse.ArgumentParser(prog="python -m runtime.datasets", description=main.__doc__)
+    parser.add_argument("--write-splits", metavar="ROOT", required=True, help="data root")
+    parser.add_argument("--seed", type=int, default=VALIDATION_SEED, help="seed of the rule")
+    args = parser.parse_args(argv)
+
+    @cli_errors
+    def run() -> int:
+        from runtime.model_card import write_json
+
+        splits = make_splits(args.write_splits, args.seed)
+        write_json(Path(args.write_splits) / SPLITS_FILE, splits)
+        for name, split in splits["sets"].items():
+            counts = ", ".join(f"{k} {len(v)}" for k, v in split.items())
+            print(f"{name}: {counts}")
+        return 0
+
+    return run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -87,7 +87,7 @@ def tiny_config(data_dir: Path, runs_dir: Path, name: str, **overrides):
     from keras_unet.config import TrainConfig
 
     values = dict(
-        data_dir=str(data_dir),
+        data_dir=str(data_dir.parent),
         runs_dir=str(runs_dir),
         name=name,
         filters=4,

@@ -46,8 +46,10 @@ def test_training_writes_every_run_artifact(tiny_run):
     assert {"loss", "dice", "auc", "val_loss", "val_dice", "val_auc"} <= set(rows[0])
     card = json.loads((tiny_run / "config.json").read_text())
     assert card["training"]["filters"] == 4 and card["model"]["multiple"] == 4
-    assert card["data"]["validation_ids"] == ["21", "25"]
-    assert not set(card["data"]["train_ids"]) & set(card["data"]["validation_ids"])
+    assert card["data"]["validation_ids"] == {"DRIVE": ["21", "25"]}
+    assert not set(card["data"]["train_ids"]["DRIVE"]) & set(
+        card["data"]["validation_ids"]["DRIVE"]
+    )
     assert 0.0 < card["threshold"] < 1.0
     assert card["validation"]["at_threshold"]["threshold"] == card["threshold"]
     assert card["validation"]["at_threshold"]["counts"]["tp"] >= 0
@@ -119,7 +121,7 @@ def test_invalid_flags_are_refused_up_front(tmp_path, capsys, flags, message):
 def test_missing_data_folder_is_one_line(tmp_path, capsys):
     assert train_cli.main(["--data", str(tmp_path / "nope"), "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"error: {tmp_path / 'nope' / 'training'}: data folder not found"
+    assert err == f"error: {tmp_path / 'nope' / 'DRIVE'}: data set DRIVE not found"
 
 
 def test_mirrored_strategy_on_two_logical_cpus(drive_crops, tmp_path):
@@ -128,7 +130,7 @@ def test_mirrored_strategy_on_two_logical_cpus(drive_crops, tmp_path):
         "-m",
         "keras_unet.train",
         "--data",
-        str(drive_crops),
+        str(drive_crops.parent),
         "--runs-dir",
         str(tmp_path),
         "--name",

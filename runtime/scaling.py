@@ -1,0 +1,88 @@
+"""The working scale: every photograph is seen by the model with its FOV ``diameter`` pixels across.
+
+One rule for training (:mod:`keras_unet.data.pipeline` via :func:`sample_at_working_scale`),
+evaluation and the engine, so a vessel is as many pixels wide for the model whatever the camera's
+pixel count. The diameter is stored with each model (model card, ONNX metadata
+``working_fov_diameter``); :data:`runtime.constants.WORKING_FOV_DIAMETER` is the default for
+models that carry none.
+
+Images are shrunk with area averaging (no aliasing) and enlarged with cubic interpolation;
+vessel labels are resampled as *area fractions* (``float32`` in [0, 1], the share of each new pixel
+that was vessel), not by nearest neighbour, so a thin vessel of a large photograph survives as
+a faint line instead of vanishing or turning into a broken staircase; FOV masks are resampled the
+same way and thresholded at one half.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from runtime.constants import RESCALE_TOLERANCE, WORKING_FOV_DIAMETER
+from runtime.fov import fov_diameter
+
+
+def working_scale(
+    fov: np.ndarray,
+    diameter: float = WORKING_FOV_DIAMETER,
+    tolerance: float = RESCALE_TOLERANCE,
+) -> float:
+    """Resize factor that brings a field of view to ``diameter`` pixels across.
+
+    Args:
+        fov: ``(H, W)`` FOV mask.
+        diameter: The model's working FOV diameter in pixels.
+        tolerance: Relative difference under which the image is used as it is (factor 1.0).
+
+    Returns:
+        The factor (1.0 for an empty mask or one already close to ``diameter``).
+    """
+    found = fov_diameter(fov)
+    if found <= 0:
+        return 1.0
+    scale = diameter / found
+    return 1.0 if abs(scale - 1.0) <= tolerance else scale
+
+
+def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """``(height, width)`` after resizing by ``scale`` (at least 8 pixels a side)."""
+    return max(8, round(height * scale)), max(8, round(width * scale))
+
+
+def resize_image(image: np.ndarray, scale: float) -> np.ndarray:
+    """An RGB image resized by ``scale`` (area averaging to shrink, cubic to enlarge)."""
+    import cv2
+
+    if scale == 1.0:
+        return image
+    height, width = scaled_size(*image.shape[:2], scale)
+    interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
+    return cv2.resize(image, (width, height), interpolation=interpolation)
+
+
+def resize_fraction(mask: np.ndarray, scale: float) -> np.ndarray:
+    """A binary or fractional mask resized by ``scale`` as area fractions (``float32`` in [0, 1])."""
+    import cv2
+
+    values = np.asarray(mask, dtype=np.float32)
+    if scale == 1.0:
+        return values
+    height, width = scaled_size(*values.shape[:2], scale)
+    interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    return np.clip(cv2.resize(values, (width, height), interpolation=interpolation), 0.0, 1.0)
+
+
+def resize_mask(mask: np.ndarray, scale: float) -> np.ndarray:
+    """A binary mask resized by ``scale``: its area fractions thresholded at one half."""
+    if scale == 1.0:
+        return np.asarray(mask, dtype=bool)
+    return resize_fraction(mask, scale) >= 0.5
+
+
+def resize_back(probability: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Probabilities computed at the working scale brought back to the photograph's size."""
+    import cv2
+
+    if probability.shape[:2] == (height, width):
+        return probability
+    resized = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.clip(resized, 0.0, 1.0)
