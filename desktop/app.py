@@ -17,7 +17,7 @@ from dataclasses import replace  # noqa: E402
 from typing import Any  # noqa: E402
 
 from desktop.preferences import APPLICATION_TITLE  # noqa: E402
-from runtime.onnx_session import PROVIDER_CHOICES  # noqa: E402
+from runtime.providers import PROVIDER_CHOICES  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """Segmenting a folder with per-image progress and Cancel (Qt-free).
 
 The app's batch *is* the segment CLI's batch: :func:`run_batch` calls
-:func:`runtime.segment.segment_batch`, so the app writes the same files (``<stem>_mask.png``,
+:func:`runtime.batch.segment_batch`, so the app writes the same files (``<stem>_mask.png``,
 ``<stem>_probability.png``, ``<stem>_overlay.png``, one ``measurements.csv`` and
 ``measurements.json``), skips images already done and goes on past bad files exactly as the CLI
 does, and either can resume the other's run.
@@ -9,7 +9,7 @@ does, and either can resume the other's run.
 ``segment_batch`` reports each image as it starts and ends to :class:`BatchProgress`, which keeps
 the per-image status the progress table shows, and stops between images once Cancel is pressed
 (the images it did not reach are recorded as failed with the reason
-:data:`runtime.segment.CANCELLED_PROBLEM`, and the tables of the images done are still written).
+:data:`runtime.batch.CANCELLED_PROBLEM`, and the tables of the images done are still written).
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtime.cancellation import CancelToken
-from runtime.segment import (
+from runtime.batch import (
     ImageEvent,
     ImageState,
     Job,
@@ -30,6 +29,7 @@ from runtime.segment import (
     collect_jobs,
     segment_batch,
 )
+from runtime.cancellation import CancelToken
 
 if TYPE_CHECKING:
     from runtime.engine import VesselEngine

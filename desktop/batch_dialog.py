@@ -43,8 +43,8 @@ from desktop.workers import Worker, WorkerPool
 from runtime.errors import UserInputError
 
 if TYPE_CHECKING:
+    from runtime.batch import Job
     from runtime.engine import VesselEngine
-    from runtime.segment import Job
 
 #: Table columns: title and the measurement key shown (``None``: not a measurement).
 COLUMNS: tuple[tuple[str, str | None], ...] = (

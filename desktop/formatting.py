@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from runtime.onnx_session import CPU, CUDA
+from runtime.providers import provider_label
 from runtime.reports import fmt
 
 if TYPE_CHECKING:
@@ -44,13 +44,6 @@ METRIC_LABELS: dict[str, str] = {
     "iou": "IoU",
     "mcc": "MCC",
 }
-
-_PROVIDER_NAMES = {CPU: "CPU", CUDA: "CUDA (GPU)"}
-
-
-def provider_name(provider: str) -> str:
-    """``CUDAExecutionProvider`` -> ``CUDA (GPU)``; unknown providers keep their own name."""
-    return _PROVIDER_NAMES.get(provider, provider.removesuffix("ExecutionProvider"))
 
 
 def measurement_value(key: str, value: Any) -> str:
@@ -96,7 +89,7 @@ def image_facts(document: ImageDocument) -> list[tuple[str, str]]:
         else:
             values["FOV"] = "found automatically"
         values["FOV area"] = f"{100.0 * result.fov.mean():.0f} % of the image"
-        values["Provider"] = provider_name(result.provider)
+        values["Provider"] = provider_label(result.provider)
         scale = "as is" if result.scale == 1.0 else f"resized × {result.scale:.2f}"
         tiles = "1 tile" if result.tiles == 1 else f"{result.tiles} tiles"
         values["Inference"] = f"{result.seconds:.2f} s ({scale}, {tiles})"
@@ -107,8 +100,7 @@ def about_html(description: Mapping[str, Any], versions: Mapping[str, str]) -> s
     """The About box: the model's metadata and the software versions.
 
     Args:
-        description: ``OnnxModel.describe()`` plus optional ``threshold_source`` and
-            ``training_data`` from the metadata.
+        description: ``OnnxPredictor.describe()`` (file, provider and the model card's facts).
         versions: Software name -> version.
 
     Returns:
@@ -126,7 +118,7 @@ def about_html(description: Mapping[str, Any], versions: Mapping[str, str]) -> s
     facts = [
         ("Model file", description.get("path")),
         ("Precision", description.get("precision")),
-        ("Runs on", provider_name(str(description.get("provider", "")))),
+        ("Runs on", provider_label(str(description.get("provider", "")))),
         ("Threshold", fmt(description.get("threshold"), 4)),
         ("Chosen by", description.get("threshold_source")),
         ("Trained on", description.get("training_data")),

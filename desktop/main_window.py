@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.batch_dialog import BatchDialog
-from desktop.formatting import about_html, image_facts, provider_name
+from desktop.formatting import about_html, image_facts
 from desktop.image_view import ZOOM_STEP, ImageView
 from desktop.model_choice import choose_model
 from desktop.panels import ImageListPanel, SidePanel
@@ -59,7 +59,7 @@ from desktop.tasks import (
 from desktop.workers import Worker, WorkerPool
 from runtime.constants import DEFAULT_THRESHOLD
 from runtime.imageio import IMAGE_SUFFIXES, is_image_file, write_png
-from runtime.onnx_session import PROVIDER_CHOICES
+from runtime.providers import AUTO_MENU, PROVIDER_CHOICES, PROVIDERS, provider_label
 
 if TYPE_CHECKING:
     from runtime.engine import VesselEngine
@@ -279,7 +279,7 @@ class MainWindow(QMainWindow):
         self.shipped_model_action = act("Use the &shipped model", self.use_shipped_model)
         self.provider_group = QActionGroup(self)
         self.provider_actions: dict[str, QAction] = {}
-        names = {"auto": "&Automatic (GPU if available)", "cuda": "&CUDA (GPU)", "cpu": "C&PU"}
+        names = {"auto": AUTO_MENU, **{key: p.menu for key, p in PROVIDERS.items()}}
         for provider in PROVIDER_CHOICES:
             action = self._action(names[provider], lambda _=False, p=provider: self.set_provider(p))
             action.setCheckable(True)
@@ -467,7 +467,7 @@ class MainWindow(QMainWindow):
         self.prefs = dataclasses.replace(self.prefs, provider=provider)
         self.provider_actions[provider].setChecked(True)
         if self.engine is not None:
-            self.load_model(self.engine.model.path)
+            self.load_model(self.engine.model_path)
 
     def set_view_mode(self, mode: ViewMode) -> None:
         """Show the original, the probability map, the mask or the overlay."""
@@ -543,10 +543,7 @@ class MainWindow(QMainWindow):
         import onnxruntime
 
         versions["onnxruntime"] = onnxruntime.__version__
-        description = dict(self.engine.model.describe())
-        for key in ("threshold_source", "training_data"):
-            description[key] = self.engine.metadata.get(key)
-        return about_html(description, versions)
+        return about_html(self.engine.predictor.describe(), versions)
 
     def show_about(self) -> None:
         """The About box."""
@@ -693,7 +690,7 @@ class MainWindow(QMainWindow):
         result = document.result
         self.statusBar().showMessage(
             f"Segmented {document.path.name} in {result.seconds:.2f} s on "
-            f"{provider_name(result.provider)}",
+            f"{provider_label(result.provider)}",
             8000,
         )
         self.image_segmented.emit(document)
@@ -720,13 +717,14 @@ class MainWindow(QMainWindow):
         if self.prefs.threshold is None:
             self._threshold = engine.threshold
         self.side.controls.set_threshold(self._threshold, engine.threshold)
-        name = engine.metadata.get("model_name") or engine.model.path.stem
-        version = engine.metadata.get("model_version") or "?"
-        self.model_label.setText(f"Model {name} {version} · {provider_name(engine.provider)}")
-        self.model_label.setToolTip(f"{engine.model.path} ({self._model_origin})")
+        name = engine.card.name or engine.model_path.stem
+        version = engine.card.version or "?"
+        self.model_label.setText(f"Model {name} {version} · {provider_label(engine.provider)}")
+        self.model_label.setToolTip(f"{engine.model_path} ({self._model_origin})")
         self.batch_dialog.set_engine(engine, self.prefs.threshold)
         self.statusBar().showMessage(
-            f"Model {name} loaded ({self._model_origin}); runs on {provider_name(engine.provider)}",
+            f"Model {name} loaded ({self._model_origin}); "
+            f"runs on {provider_label(engine.provider)}",
             8000,
         )
         self._update_actions()

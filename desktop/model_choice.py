@@ -33,7 +33,7 @@ def choose_model(explicit: str | Path | None = None, remembered: str | Path = ""
     Returns:
         The choice; ``path`` is ``None`` when no model was given and none is shipped.
     """
-    from runtime.segment import default_model
+    from runtime.models import default_model
 
     if explicit:
         return ModelChoice(Path(explicit), "given on the command line")

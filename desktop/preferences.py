@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from runtime.onnx_session import PROVIDER_CHOICES
+from runtime.providers import PROVIDER_CHOICES
 from runtime.tiling import overlay
 
 #: Organisation and application names: they decide where ``QSettings`` stores the preferences.

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from desktop.state import ImageDocument
 from runtime.cancellation import CancelToken
-from runtime.datasets import find_fov_mask
 
 if TYPE_CHECKING:
     from runtime.engine import SegmentationResult, VesselEngine
@@ -34,7 +33,7 @@ def load_engine(model_path: str | Path, provider: str = "auto") -> VesselEngine:
     """
     from runtime.engine import VesselEngine
 
-    return VesselEngine(model_path, provider=provider)
+    return VesselEngine.open(model_path, provider=provider)
 
 
 def segment_image(
@@ -53,7 +52,7 @@ def segment_image(
         path: The image file.
         threshold: Threshold for the mask and the measurements (default: the model's).
         fov_path: FOV mask file; default: the DRIVE-layout mask next to the image if there is
-            one (:func:`runtime.datasets.find_fov_mask`), else the engine estimates the FOV.
+            one, else the engine estimates the FOV (:meth:`VesselEngine.segment_file`).
         token: Checked before reading and between tiles.
         on_update: Receives the document without a result as soon as the image is read, so the
             window can show the photograph while the model runs, then a :class:`TileProgress`
@@ -66,33 +65,30 @@ def segment_image(
         ImageReadError: The image or the mask cannot be read or used (names the file).
         Cancelled: ``token`` was cancelled.
     """
-    from runtime.errors import ImageReadError
-    from runtime.imageio import read_binary, read_rgb
-
     token = token or CancelToken()
-    token.raise_if_cancelled()
     path = Path(path)
-    fov_path = Path(fov_path) if fov_path is not None else find_fov_mask(path)
-    image = read_rgb(path)
-    if on_update is not None:
-        on_update(ImageDocument(path=path, image=image))
-    fov = read_binary(fov_path) if fov_path is not None else None
+
+    def shown(image) -> None:
+        if on_update is not None:
+            on_update(ImageDocument(path=path, image=image))
 
     def progress(done: int, total: int) -> None:
         if on_update is not None:
             on_update(TileProgress(done, total))
 
-    try:  # As ``VesselEngine.segment_file`` does, once the image is on screen.
-        result = engine.segment(
-            image, fov, threshold, progress=progress, should_stop=token.is_cancelled
-        )
-    except ValueError as exc:
-        raise ImageReadError(path, str(exc)) from None
+    image, result, used_mask = engine.segment_file(
+        path,
+        fov_path,
+        threshold,
+        on_read=shown,
+        progress=progress,
+        should_stop=token.is_cancelled,
+    )
     return ImageDocument(
         path=path,
         image=image,
         result=result,
-        fov_path=fov_path if result.fov_source == "given" else None,
+        fov_path=used_mask if result.fov_source == "given" else None,
         measurements=measure_result(result, result.threshold),
         measured_threshold=result.threshold,
     )

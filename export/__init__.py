@@ -1,5 +1,8 @@
-"""Deployment side: exporters (TensorFlow needed) and the ONNX runtime wrapper (TensorFlow-free).
+"""Deployment: converters (SavedModel, ONNX fp32/int8/fp16, LiteRT), parity report, benchmark.
 
-Importing this package imports nothing heavy; ``export.convert`` and ``export.exporter`` load
-TensorFlow, ``runtime.onnx_session`` and ``export.metadata`` never do.
+Needs TensorFlow for conversion (the ``export`` extra). Stands on :mod:`keras_unet` (the model,
+evaluation) and :mod:`runtime` (the engine, the ONNX predictor, the model card that becomes the
+ONNX metadata).
 """
+
+import keras_unet  # noqa: F401 - sets TensorFlow's log level before anything loads it.

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from export.exporter import FORMATS, export_all, to_markdown
+from runtime.constants import DATA_ROOT
 from runtime.errors import cli_errors
 
 
@@ -28,8 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--data",
-        default="data/DRIVE",
-        help="DRIVE-layout root: test/ for parity and metrics, training/ to calibrate",
+        default=DATA_ROOT,
+        help="data root: DRIVE test for parity and metrics, the model's train splits to calibrate",
     )
     p.add_argument(
         "--calibration-images", type=int, default=5, help="training images that calibrate int8"

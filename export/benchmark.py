@@ -15,27 +15,28 @@ import argparse
 import os
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from runtime.constants import DATA_ROOT
 from runtime.errors import UserInputError, cli_errors
+from runtime.predictors import Predictor
 from runtime.reports import markdown_table, write_report
 
 
 @dataclass
 class Variant:
-    """One thing to time: a runtime, precision, provider and thread count."""
+    """One thing to time: a predictor with its runtime, precision, provider and thread count."""
 
     name: str
     runtime: str
     precision: str
     provider: str
     threads: int
-    run: Callable[[np.ndarray], np.ndarray]
+    predictor: Predictor
     times_ms: list[float] = field(default_factory=list)
     batch_times_ms: list[float] = field(default_factory=list)
     peak_extra_mb: float = float("nan")
@@ -104,56 +105,62 @@ def build_variants(
     providers: list[str],
     threads: list[int],
 ) -> tuple[list[Variant], list[str]]:
-    """Every runnable combination, and notes on what was left out and why."""
-    from runtime.onnx_session import CPU, OnnxModel, available_providers
+    """Every runnable combination, and notes on what was left out and why.
+
+    Args:
+        onnx_fp32: The fp32 ONNX file.
+        onnx_int8: The int8 ONNX file (timed on providers meant for int8).
+        keras_path: A ``.keras`` file to time with Keras, when TensorFlow is installed.
+        providers: Keys of :data:`runtime.providers.PROVIDERS`.
+        threads: onnxruntime thread counts.
+    """
+    from runtime.onnx_session import OnnxPredictor
+    from runtime.providers import PROVIDERS, available_providers
 
     variants, notes = [], []
     offered = available_providers()
-    for provider in providers:
-        if provider not in offered:
-            notes.append(f"{provider}: not offered by this onnxruntime build")
+    for key in providers:
+        provider = PROVIDERS[key]
+        if provider.ort_name not in offered:
+            notes.append(f"{provider.label}: not offered by this onnxruntime build")
             continue
         for count in threads:
             for precision, path in (("fp32", onnx_fp32), ("int8", onnx_int8)):
-                if path is None:
+                if path is None or (precision == "int8" and not provider.runs_int8):
                     continue
-                if precision == "int8" and provider != CPU:
-                    continue  # Static QDQ int8 targets CPUs.
-                model = OnnxModel(path, providers=[provider], threads=count)
-                if model.provider != provider:
-                    notes.append(f"{path.name}: {provider} fell back to {model.provider}")
+                model = OnnxPredictor(path, providers=[provider.ort_name], threads=count)
+                if model.provider != provider.ort_name:
+                    notes.append(f"{path.name}: {provider.label} fell back to {model.provider}")
                     continue
-                short = provider.replace("ExecutionProvider", "")
                 variants.append(
                     Variant(
-                        f"onnx {precision} {short} {count}t",
+                        f"onnx {precision} {provider.label} {count}t",
                         "onnxruntime",
                         precision,
-                        provider,
+                        provider.label,
                         count,
-                        model.run,
+                        model,
                     )
                 )
     if keras_path is not None:
         try:
             import tensorflow as tf
 
-            from keras_unet.predictors import load_keras_model
+            from keras_unet.predictors import load_model
         except ImportError:
             notes.append("keras: TensorFlow is not installed")
         else:
-            model = load_keras_model(keras_path)
+            predictor, _ = load_model(keras_path)
             threads_note = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+            device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
             variants.append(
                 Variant(
-                    f"keras predict {threads_note}t",
+                    f"keras {threads_note}t",
                     "keras",
                     "fp32",
-                    "TensorFlow CPU"
-                    if not tf.config.list_physical_devices("GPU")
-                    else "TensorFlow GPU",
+                    f"TensorFlow {device}",
                     int(threads_note),
-                    lambda b: model.predict(b, verbose=0),
+                    predictor,
                 )
             )
     return variants, notes
@@ -167,21 +174,21 @@ def run_benchmark(
     stacked = np.concatenate([single[i % len(single)] for i in range(batch)])
     for variant in variants:
         for _ in range(warmup):
-            variant.run(single[0])
-        variant.run(stacked)
+            variant.predictor.predict(single[0])
+        variant.predictor.predict(stacked)
     for variant in variants:  # Peak memory above the resident set, during a batch run.
         before = _rss_mb("VmRSS")
         if _reset_peak_rss():
-            variant.run(stacked)
+            variant.predictor.predict(stacked)
             variant.peak_extra_mb = max(0.0, _rss_mb("VmHWM") - before)
     for _ in range(rounds):
         for variant in variants:
             for item in single:
                 start = time.perf_counter()
-                variant.run(item)
+                variant.predictor.predict(item)
                 variant.times_ms.append((time.perf_counter() - start) * 1e3)
             start = time.perf_counter()
-            variant.run(stacked)
+            variant.predictor.predict(stacked)
             variant.batch_times_ms.append((time.perf_counter() - start) * 1e3)
 
 
@@ -260,9 +267,10 @@ def to_markdown(result: dict[str, Any]) -> str:
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m export.benchmark``."""
-    from runtime.datasets import find_samples
+    from runtime.datasets import split_samples
     from runtime.imageio import read_rgb
-    from runtime.segment import default_model
+    from runtime.models import default_model
+    from runtime.providers import PROVIDERS
     from runtime.tiling import pad_to_multiple
 
     p = argparse.ArgumentParser(
@@ -277,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="Keras model to compare (default: <model stem>.keras if TF is installed)",
     )
-    p.add_argument("--data", default="data/DRIVE", help="DRIVE-layout root (test/ is timed)")
+    p.add_argument("--data", default=DATA_ROOT, help="data root (DRIVE test images are timed)")
     p.add_argument("--images", type=int, default=4, help="test images per round")
     p.add_argument("--rounds", type=int, default=5, help="timed rounds")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs per variant first")
@@ -289,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--providers",
-        default="CPUExecutionProvider,CUDAExecutionProvider",
+        default=",".join(PROVIDERS),
         help="providers to try (those not offered are noted and skipped)",
     )
     p.add_argument("--out", default="results/benchmark", help="output folder")
@@ -297,13 +305,19 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("images", "rounds", "batch"):
         if getattr(args, name) < 1:
             raise UserInputError(f"--{name} must be >= 1, received {getattr(args, name)}")
+    providers = [s.strip() for s in args.providers.split(",") if s.strip()]
+    unknown = [s for s in providers if s not in PROVIDERS]
+    if unknown:
+        raise UserInputError(
+            f"--providers: unknown {', '.join(unknown)}; choose from {', '.join(PROVIDERS)}"
+        )
     fp32 = Path(args.model) if args.model else default_model()
     int8 = Path(args.int8) if args.int8 else fp32.with_suffix(".int8.onnx")
     keras_path = Path(args.keras) if args.keras else fp32.with_suffix(".keras")
-    from runtime.onnx_session import OnnxModel
+    from runtime.onnx_session import OnnxPredictor
 
-    multiple = OnnxModel(fp32, providers=["CPUExecutionProvider"]).multiple
-    samples = find_samples(Path(args.data) / "test")[: args.images]
+    multiple = OnnxPredictor(fp32, providers=["CPUExecutionProvider"]).multiple
+    samples = split_samples(args.data, "DRIVE", "test")[: args.images]
     images = [pad_to_multiple(read_rgb(s.image).astype(np.float32), multiple) for s in samples]
     height, width = images[0].shape[:2]
     images = [img for img in images if img.shape[:2] == (height, width)]
@@ -311,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         fp32,
         int8 if int8.is_file() else None,
         keras_path if keras_path.is_file() else None,
-        [s.strip() for s in args.providers.split(",") if s.strip()],
+        providers,
         [int(t) for t in args.threads.split(",") if t.strip()],
     )
     if not int8.is_file():

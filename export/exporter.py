@@ -10,22 +10,19 @@ int8 and fp16 F1 within 0.005 of ONNX fp32 on the test set.
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from export.metadata import build_metadata
-from keras_unet.predictors import Predictor
+from runtime.constants import DATA_ROOT
 from runtime.errors import UserInputError
-from runtime.model_card import read_card
+from runtime.model_card import ModelCard
 from runtime.reports import markdown_table, write_report
 
-#: Formats in the order they are built; ``onnx`` (fp32) is needed by ``int8`` and ``fp16``.
-FORMATS: tuple[str, ...] = ("savedmodel", "onnx", "int8", "fp16", "tflite")
 #: Largest allowed max |Δ| against Keras for float32 artifacts.
 MAX_ABS_DIFF = 1e-4
 #: Largest allowed F1 drop of int8/fp16 against ONNX fp32 on the test set.
@@ -67,15 +64,110 @@ class Artifact:
         }
 
 
+@dataclass
+class ExportJob:
+    """What every format's builder may need."""
+
+    model: Any  # keras.Model
+    card: ModelCard
+    paths: dict[str, Path]
+    calibration: Callable[[], list[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One deployment format.
+
+    Attributes:
+        key: Its name (``--formats``).
+        suffix: Appended to the model name to name the artifact.
+        build: Writes the artifact (``paths[key]``) from the job.
+        runner: Opens the artifact as a batch function (for parity and scoring).
+        gate: ``parity`` (max |Δ| against Keras ≤ :data:`MAX_ABS_DIFF`) or ``f1`` (F1 within
+            :data:`MAX_F1_DROP` of ONNX fp32 on the test set).
+        committed: Shipped in the repository (``saved_models/``), else a build output.
+    """
+
+    key: str
+    suffix: str
+    build: Callable[[ExportJob], object]
+    runner: Callable[[Path], Callable[[np.ndarray], np.ndarray]]
+    gate: str
+    committed: bool
+
+
+def _onnx_runner(path: Path, providers: list[str] | None = None):
+    from runtime.onnx_session import OnnxPredictor
+
+    return OnnxPredictor(path, providers=providers).predict
+
+
+def _formats() -> dict[str, ExportFormat]:
+    from export import convert
+
+    def metadata(job: ExportJob, precision: str) -> dict[str, str]:
+        return job.card.to_onnx_metadata(precision)
+
+    rows = (
+        ExportFormat(
+            "savedmodel",
+            "_savedmodel",
+            lambda j: convert.write_savedmodel(j.model, j.paths["savedmodel"]),
+            convert.savedmodel_predictor,
+            "parity",
+            committed=False,
+        ),
+        ExportFormat(
+            "onnx",
+            ".onnx",
+            lambda j: convert.keras_to_onnx(j.model, metadata(j, "fp32"), j.paths["onnx"]),
+            _onnx_runner,
+            "parity",
+            committed=True,
+        ),
+        ExportFormat(
+            "int8",
+            ".int8.onnx",
+            lambda j: convert.onnx_to_int8(
+                j.paths["onnx"],
+                j.paths["int8"],
+                j.calibration(),
+                int(j.card.multiple or 1),
+                metadata(j, "int8"),
+            ),
+            lambda path: _onnx_runner(path, ["CPUExecutionProvider"]),
+            "f1",
+            committed=True,
+        ),
+        ExportFormat(
+            "fp16",
+            ".fp16.onnx",
+            lambda j: convert.onnx_to_fp16(j.paths["onnx"], j.paths["fp16"], metadata(j, "fp16")),
+            _onnx_runner,
+            "f1",
+            committed=False,
+        ),
+        ExportFormat(
+            "tflite",
+            ".tflite",
+            lambda j: convert.keras_to_tflite(j.model, j.paths["tflite"]),
+            convert.tflite_predictor,
+            "parity",
+            committed=False,
+        ),
+    )
+    return {row.key: row for row in rows}
+
+
+#: Formats in the order they are built; ``onnx`` (fp32) is needed by ``int8`` and ``fp16``.
+FORMATS: tuple[str, ...] = ("savedmodel", "onnx", "int8", "fp16", "tflite")
+#: Formats built from the ONNX fp32 file.
+NEEDS_ONNX: tuple[str, ...] = ("int8", "fp16")
+
+
 def artifact_paths(out_dir: Path, stem: str) -> dict[str, Path]:
     """Where each format is written."""
-    return {
-        "savedmodel": out_dir / f"{stem}_savedmodel",
-        "onnx": out_dir / f"{stem}.onnx",
-        "int8": out_dir / f"{stem}.int8.onnx",
-        "fp16": out_dir / f"{stem}.fp16.onnx",
-        "tflite": out_dir / f"{stem}.tflite",
-    }
+    return {key: out_dir / f"{stem}{fmt.suffix}" for key, fmt in _formats().items()}
 
 
 def parity_batches(images: list[np.ndarray], multiple: int) -> dict[str, np.ndarray]:
@@ -110,8 +202,8 @@ def export_all(
     model_path: str | Path,
     out_dir: str | Path,
     formats: tuple[str, ...] = FORMATS,
-    data_dir: str | Path = "data/DRIVE",
-    calibration_images: int = 5,
+    data_dir: str | Path = DATA_ROOT,
+    calibration_count: int = 5,
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -122,9 +214,9 @@ def export_all(
         out_dir: Output folder. If it exists, ``overwrite`` must be given; only the files this
             exporter writes are replaced, nothing else in the folder is touched.
         formats: Subset of :data:`FORMATS`; ``int8``/``fp16`` imply ``onnx``.
-        data_dir: DRIVE-layout root: ``test/`` gives parity images and test metrics,
-            ``training/`` the int8 calibration images (never ``test/``).
-        calibration_images: Training images used to calibrate int8.
+        data_dir: Data root: the DRIVE test set gives parity images and test metrics, the
+            train splits of the model's sets the int8 calibration images (never test images).
+        calibration_count: Training images used to calibrate int8.
         overwrite: Allow an existing output folder.
         progress: Print a line per step to stderr.
 
@@ -140,22 +232,25 @@ def export_all(
     from export import convert
     from keras_unet.evaluate import evaluate
     from keras_unet.model import model_multiple
-    from keras_unet.predictors import keras_predictor, load_keras_model, onnx_predictor
-    from runtime.datasets import find_samples
+    from keras_unet.predictors import keras_engine, load_keras_model
+    from runtime.datasets import split_samples
+    from runtime.engine import VesselEngine
     from runtime.imageio import read_rgb
+    from runtime.predictors import CallablePredictor
 
-    unknown = [f for f in formats if f not in FORMATS]
+    table = _formats()
+    unknown = [f for f in formats if f not in table]
     if unknown:
         raise UserInputError(
-            f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}"
+            f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(table)}"
         )
-    if {"int8", "fp16"} & set(formats) and "onnx" not in formats:
+    if set(NEEDS_ONNX) & set(formats) and "onnx" not in formats:
         formats = ("onnx", *formats)
-    formats = tuple(f for f in FORMATS if f in formats)
-    model_path, out_dir, data_dir = Path(model_path), Path(out_dir), Path(data_dir)
+    formats = tuple(f for f in table if f in formats)
+    model_path, out_dir = Path(model_path), Path(out_dir)
     model = load_keras_model(model_path)
-    card = read_card(model_path)
-    if not card:
+    card = ModelCard.load(model_path)
+    if card is None:
         raise UserInputError(
             f"{model_path}: no config.json (model card) beside the model; "
             "export needs its threshold and input multiple"
@@ -166,11 +261,10 @@ def export_all(
             "the exported files in it (other files are left alone)"
         )
     multiple = model_multiple(model)
-    metadata = build_metadata(card)
-    stem = str(card.get("name") or model_path.stem)
+    stem = card.name or model_path.stem
     paths = artifact_paths(out_dir, stem)
-    test_paths = find_samples(data_dir / "test")
-    images = [read_rgb(p.image) for p in test_paths[:2]]
+    test_samples = split_samples(data_dir, "DRIVE", "test")
+    images = [read_rgb(p.image) for p in test_samples[:2]]
     batches = parity_batches(images, multiple)
     reference = {name: np.asarray(model(b, training=False)) for name, b in batches.items()}
 
@@ -178,56 +272,44 @@ def export_all(
         if progress:
             print(f"[export] {message}", file=sys.stderr)
 
-    keras_pred = keras_predictor(model, model_path, card)
     log("scoring Keras on the test set")
-    keras_test = evaluate(keras_pred, data_dir / "test", progress=False)
+    keras_test = evaluate(keras_engine(model, card, model_path), test_samples, progress=False)
     report: dict[str, Any] = {
         "model": str(model_path),
         "name": stem,
-        "metadata": metadata,
+        "metadata": card.to_onnx_metadata(),
         "parity_inputs": {k: list(v.shape) for k, v in batches.items()},
         "keras": {"size_bytes": _size(model_path), "test": _pooled(keras_test)},
         "artifacts": [],
         "skipped": [],
     }
+    job = ExportJob(
+        model, card, paths, lambda: calibration_images(card, data_dir, calibration_count)
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     artifacts: dict[str, Artifact] = {}
-    for fmt in formats:
-        path = paths[fmt]
+    for key in formats:
+        fmt, path = table[key], paths[key]
         convert.remove_artifact(path)
         start = time.perf_counter()
         try:
-            if fmt == "savedmodel":
-                convert.write_savedmodel(model, path)
-                predict = convert.savedmodel_predictor(path)
-            elif fmt == "onnx":
-                convert.keras_to_onnx(model, metadata, path)
-                predict = onnx_predictor(path).predict_batch
-            elif fmt == "int8":
-                calib = _calibration_images(card, data_dir, calibration_images)
-                convert.onnx_to_int8(paths["onnx"], path, calib, multiple, metadata)
-                predict = onnx_predictor(path, providers=["CPUExecutionProvider"]).predict_batch
-            elif fmt == "fp16":
-                convert.onnx_to_fp16(paths["onnx"], path, metadata)
-                predict = onnx_predictor(path).predict_batch
-            else:
-                convert.keras_to_tflite(model, path)
-                predict = convert.tflite_predictor(path)
+            fmt.build(job)
+            predict = fmt.runner(path)
         except convert.ConverterMissingError as exc:
-            log(f"{fmt}: skipped ({exc})")
-            report["skipped"].append({"format": fmt, "reason": str(exc)})
+            log(f"{key}: skipped ({exc})")
+            report["skipped"].append({"format": key, "reason": str(exc)})
             continue
-        log(f"{fmt}: written {path} in {time.perf_counter() - start:.1f} s")
-        artifact = Artifact(fmt, path, _size(path))
+        log(f"{key}: written {path} in {time.perf_counter() - start:.1f} s")
+        artifact = Artifact(key, path, _size(path))
         artifact.parity = {
             name: _max_abs_diff(predict(b), reference[name]) for name, b in batches.items()
         }
-        predictor = Predictor(path, fmt, multiple, keras_pred.threshold, predict, card)
-        log(f"{fmt}: max abs Δ {artifact.max_abs_diff:.2e}; scoring on the test set")
-        artifact.test = _pooled(evaluate(predictor, data_dir / "test", progress=False))
-        artifacts[fmt] = artifact
-    for fmt, artifact in artifacts.items():
-        if fmt in ("int8", "fp16") and "onnx" in artifacts:
+        engine = VesselEngine(CallablePredictor(key, multiple, predict), card)
+        log(f"{key}: max abs Δ {artifact.max_abs_diff:.2e}; scoring on the test set")
+        artifact.test = _pooled(evaluate(engine, test_samples, progress=False))
+        artifacts[key] = artifact
+    for key, artifact in artifacts.items():
+        if table[key].gate == "f1" and "onnx" in artifacts:
             drop = artifacts["onnx"].test["f1"] - artifact.test["f1"]
             artifact.gate = f"F1 drop vs ONNX fp32 ≤ {MAX_F1_DROP} (is {drop:.4f})"
             artifact.passed = drop <= MAX_F1_DROP
@@ -265,20 +347,30 @@ def _pooled(result: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def _calibration_images(card: dict[str, Any], data_dir: Path, count: int) -> list[np.ndarray]:
-    """The first ``count`` images the model was fitted on (training split, never test)."""
-    from runtime.datasets import find_samples
-    from runtime.imageio import read_rgb
+def calibration_images(card: ModelCard, data_root: str | Path, count: int) -> list[np.ndarray]:
+    """``count`` training images of the model's sets, at its working scale (never test images).
 
-    samples = find_samples(data_dir / "training")
-    train_ids = card.get("data", {}).get("train_ids", [])
-    if isinstance(train_ids, dict):
-        train_ids = [i for ids in train_ids.values() for i in ids]
-    fitted = set(train_ids)
-    chosen = [s for s in samples if not fitted or s.sample_id in fitted][:count]
-    if not chosen:
-        raise UserInputError(f"{data_dir / 'training'}: no calibration images")
-    return [read_rgb(s.image) for s in chosen]
+    Taken round-robin over the sets the model was trained on, so int8 ranges cover every
+    camera; each is resampled as the engine will resample it at inference.
+
+    Raises:
+        UserInputError: No training image found.
+    """
+    from itertools import chain, zip_longest
+
+    from runtime.datasets import load_sample, split_samples
+    from runtime.scaling import resize_image, working_scale
+
+    per_set = [split_samples(data_root, name, "train") for name in card.datasets]
+    ordered = [s for s in chain.from_iterable(zip_longest(*per_set)) if s is not None]
+    if not ordered:
+        raise UserInputError(f"{data_root}: no calibration images in {card.datasets}")
+    images = []
+    for paths in ordered[:count]:
+        sample = load_sample(paths)
+        scale = working_scale(sample.fov, card.working_fov_diameter)
+        images.append(resize_image(sample.image, scale))
+    return images
 
 
 def to_markdown(report: dict[str, Any]) -> str:
@@ -340,8 +432,3 @@ def to_markdown(report: dict[str, Any]) -> str:
     )
     lines += ["### max abs Δ against Keras, per input", parity]
     return "\n\n".join(lines)
-
-
-def load_report(out_dir: str | Path) -> dict[str, Any]:
-    """Read ``export_report.json`` from an export folder."""
-    return json.loads((Path(out_dir) / "export_report.json").read_text())

@@ -1,8 +1,14 @@
-"""Retinal vessel segmentation with a Keras 3 U-Net trained on DRIVE.
+"""The Keras U-Net: model, losses, tf.data pipeline, training, evaluation, shipping, comparison.
 
-The package root imports nothing heavy: ``runtime.imageio``, ``runtime.metrics``,
-``runtime.tiling`` and ``runtime.constants`` are usable without TensorFlow, which only
-``keras_unet.data``, ``keras_unet.model``, ``keras_unet.train`` and the Keras predictor load.
+Needs TensorFlow (the ``train`` extra) for everything but its package root; stands on
+:mod:`runtime` (image I/O, data sets, the engine, metrics). Importing the package sets
+TensorFlow's C++ log level (:data:`TF_LOG_LEVEL`, unless the user set one) before anything
+loads TensorFlow, so every command logs alike.
 """
 
-__version__ = "0.1.0"
+import os
+
+__version__ = "0.2.0"
+#: ``TF_CPP_MIN_LOG_LEVEL`` used when the user has not set it: warnings and errors only.
+TF_LOG_LEVEL = "2"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)

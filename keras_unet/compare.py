@@ -8,37 +8,34 @@ latency of Keras inference on one DRIVE test image (584x565, padded). Writes JSO
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
+from runtime.constants import DATA_ROOT
 from runtime.errors import UserInputError, cli_errors
-from runtime.model_card import CARD_NAME
+from runtime.model_card import CARD_NAME, ModelCard
 from runtime.reports import markdown_table, write_report
 
 
 def compare_runs(run_dirs: list[Path], data_dir: Path, repeats: int = 5) -> list[dict]:
     """Measure every run (see module docstring)."""
     from keras_unet.evaluate import evaluate
-    from keras_unet.predictors import load_predictor
-    from runtime.imageio import read_rgb
+    from keras_unet.predictors import load_engine
+    from runtime.datasets import load_sample, split_samples
     from runtime.timing import measure_latency
 
-    image = read_rgb(data_dir / "test" / "images" / "01_test.tif")
+    test_samples = split_samples(data_dir, "DRIVE", "test")
+    first = load_sample(test_samples[0])
     rows = []
     for run_dir in run_dirs:
-        card_file = run_dir / CARD_NAME
-        if not (run_dir / "model.keras").is_file() or not card_file.is_file():
+        card = ModelCard.load(run_dir / "model.keras")
+        if not (run_dir / "model.keras").is_file() or card is None:
             raise UserInputError(f"{run_dir}: not a finished run (needs model.keras, {CARD_NAME})")
-        card = json.loads(card_file.read_text())
-        training = card["training"]
-        predictor = load_predictor(run_dir / "model.keras")
-        test = evaluate(predictor, data_dir / "test", progress=False)["pooled"]["at_threshold"]
-        val = card.get("validation", {}).get("at_threshold", {})
+        training = card.training
+        engine = load_engine(run_dir / "model.keras")
+        test = evaluate(engine, test_samples, progress=False)["pooled"]["at_threshold"]
+        val = card.validation.get("at_threshold", {})
         latency = measure_latency(
-            lambda p=predictor: p.probability(image), warmup=2, repeats=repeats
+            lambda e=engine: e.probability(first.image, first.fov), warmup=2, repeats=repeats
         )
         rows.append(
             {
@@ -49,10 +46,10 @@ def compare_runs(run_dirs: list[Path], data_dir: Path, repeats: int = 5) -> list
                 "loss": training["loss"],
                 "epochs": training["epochs"],
                 "patches_seen": training["epochs"] * training["patches_per_epoch"],
-                "parameters": card["model"]["parameters"],
-                "train_minutes": round(card.get("train_seconds", 0.0) / 60.0, 1),
-                "best_epoch": card.get("best_epoch"),
-                "threshold": card.get("threshold"),
+                "parameters": card.model["parameters"],
+                "train_minutes": round((card.train_seconds or 0.0) / 60.0, 1),
+                "best_epoch": card.best_epoch,
+                "threshold": card.threshold,
                 "val_f1": val.get("f1"),
                 "val_auc": val.get("auc_roc"),
                 "test_f1": test["f1"],
@@ -113,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("runs", nargs="+", help="finished run folders")
-    p.add_argument("--data", default="data/DRIVE", help="DRIVE-layout root")
+    p.add_argument("--data", default=DATA_ROOT, help="data root (the DRIVE test set is scored)")
     p.add_argument("--out", default="results/comparison", help="output folder")
     p.add_argument("--repeats", type=int, default=5, help="timed inferences per model")
     args = p.parse_args(argv)

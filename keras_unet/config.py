@@ -10,9 +10,13 @@ from pathlib import Path
 from keras_unet.data.sets import LABEL_RESAMPLING
 from keras_unet.losses import LOSSES
 from keras_unet.model import MAX_DEPTH, UPSAMPLING_MODES
-from runtime.constants import WORKING_FOV_DIAMETER
+from runtime.constants import (
+    VALIDATION_IMAGES,
+    VALIDATION_SEED,
+    WORKING_FOV_DIAMETER,
+    input_multiple,
+)
 from runtime.datasets import DATASETS
-from runtime.constants import VALIDATION_IMAGES, VALIDATION_SEED, input_multiple
 from runtime.errors import UserInputError
 
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "constant")

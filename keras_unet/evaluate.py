@@ -1,51 +1,43 @@
-"""Evaluate a model on a DRIVE-layout split: ``python -m keras_unet.evaluate --help``.
+"""Evaluate a model on any data set's split: ``python -m keras_unet.evaluate --help``.
 
-The protocol (DESIGN.md §3): ground truth ``1st_manual``; only pixels inside the FOV mask count;
-all images pooled. AUC-ROC and AUC-PR from the probabilities; F1 (Dice), accuracy, sensitivity,
-specificity, precision, IoU and MCC from the mask at the threshold chosen on validation data
-(stored with the model) and at 0.5; a per-image table; the second observer against the first
-beside the model. Writes ``metrics.json``, ``metrics.md`` and per image
-``<id>_probability.png``, ``<id>_mask.png``, ``<id>_overlay.png``.
+The protocol (DESIGN.md §3), applied to every set at its own resolution: ground truth the first
+annotator; only pixels inside the set's FOV mask count; all images pooled. AUC-ROC and AUC-PR from
+the probabilities; F1 (Dice), accuracy, sensitivity, specificity, precision, IoU and MCC from the
+mask at the threshold chosen on validation data (stored with the model) and at 0.5; a per-image
+table; the second annotator against the first beside the model where the set has one. The model
+runs through the engine (:class:`runtime.engine.VesselEngine`), so every photograph is seen at
+the model's working scale exactly as the clinic side sees it. Writes ``metrics.json``,
+``metrics.md`` and per image ``<id>_probability.png``, ``<id>_mask.png``, ``<id>_overlay.png``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import numpy as np
 
-from keras_unet.predictors import Predictor, load_predictor
+from runtime import cli
 from runtime.constants import DEFAULT_THRESHOLD
-from runtime.datasets import Sample, find_samples, load_sample
+from runtime.datasets import Sample, SamplePaths, load_sample, split_samples
+from runtime.engine import VesselEngine
 from runtime.errors import UserInputError, cli_errors
 from runtime.imageio import write_png
 from runtime.metrics import (
     BINARY_METRICS,
+    METRIC_LABELS,
     Confusion,
     binary_scores,
     confusion,
     evaluate_probabilities,
 )
+from runtime.outputs import output_name
 from runtime.reports import markdown_table, write_report
 from runtime.tiling import binary_mask, overlay, probability_to_uint8
-
-LABELS = {
-    "f1": "F1",
-    "accuracy": "Acc",
-    "sensitivity": "Se",
-    "specificity": "Sp",
-    "precision": "Pr",
-    "iou": "IoU",
-    "mcc": "MCC",
-}
 
 
 def second_observer(samples: Sequence[Sample]) -> dict[str, Any] | None:
@@ -70,21 +62,22 @@ def second_observer(samples: Sequence[Sample]) -> dict[str, Any] | None:
 
 
 def evaluate(
-    predictor: Predictor,
-    split_dir: str | Path,
+    engine: VesselEngine,
+    samples: Sequence[SamplePaths],
     out_dir: str | Path | None = None,
-    tta: bool = False,
+    *,
+    label: str = "",
     threshold: float | None = None,
     progress: bool = True,
     save_images: bool = True,
 ) -> dict[str, Any]:
-    """Run the model over a split and score it with the FOV protocol.
+    """Run the model over samples and score it with the FOV protocol.
 
     Args:
-        predictor: The model (any runtime).
-        split_dir: DRIVE-layout folder with ``images/``, ``1st_manual/``, ``mask/``.
+        engine: The model in the engine (its ``tta`` and ``rescale`` settings apply).
+        samples: Images with first-annotator labels and FOV masks.
         out_dir: Where the JSON, Markdown and prediction PNGs go (``None``: nothing written).
-        tta: Flip test-time augmentation.
+        label: What was scored, for the report (``DRIVE test``).
         threshold: Override the model's validation threshold.
         progress: Print one line per image to stderr.
         save_images: Write the probability/mask/overlay PNGs (with ``out_dir``).
@@ -92,15 +85,14 @@ def evaluate(
     Returns:
         The metrics dict that ``metrics.json`` holds.
     """
-    threshold = predictor.threshold if threshold is None else float(threshold)
-    paths = find_samples(split_dir)
+    threshold = engine.threshold if threshold is None else float(threshold)
     out = Path(out_dir) if out_dir is not None else None
-    pooled_prob, pooled_truth, per_image, samples = [], [], [], []
+    pooled_prob, pooled_truth, per_image, kept = [], [], [], []
     seconds = 0.0
-    for index, sample_paths in enumerate(paths, 1):
+    for index, sample_paths in enumerate(samples, 1):
         sample = load_sample(sample_paths)
         start = time.perf_counter()
-        probability = predictor.probability(sample.image, tta=tta)
+        probability = engine.probability(sample.image, sample.fov).probability
         seconds += time.perf_counter() - start
         fov_prob, fov_truth = probability[sample.fov], sample.vessels[sample.fov]
         report = evaluate_probabilities(fov_prob, fov_truth, threshold)
@@ -111,47 +103,64 @@ def evaluate(
         pooled_truth.append(fov_truth)
         if out is not None and save_images:
             mask = binary_mask(probability, threshold, sample.fov)
-            stem = out / sample.sample_id
-            write_png(f"{stem}_probability.png", probability_to_uint8(probability))
-            write_png(f"{stem}_mask.png", mask)
-            write_png(f"{stem}_overlay.png", overlay(sample.image, mask))
+            for kind, array in (
+                ("probability", probability_to_uint8(probability)),
+                ("mask", mask),
+                ("overlay", overlay(sample.image, mask)),
+            ):
+                write_png(out / output_name(sample.sample_id, kind), array)
         sample.image = None  # type: ignore[assignment]  # Keep only what the observer row needs.
-        samples.append(sample)
+        kept.append(sample)
         if progress:
             print(
-                f"[{index}/{len(paths)}] {sample_paths.image.name}: F1 {report.scores['f1']:.4f} "
-                f"AUC {report.auc_roc:.4f}",
+                f"[{index}/{len(samples)}] {sample_paths.image.name}: F1 "
+                f"{report.scores['f1']:.4f} AUC {report.auc_roc:.4f}",
                 file=sys.stderr,
             )
     probability = np.concatenate(pooled_prob)
     truth = np.concatenate(pooled_truth)
     at_threshold = evaluate_probabilities(probability, truth, threshold).as_dict()
     at_half = evaluate_probabilities(probability, truth, DEFAULT_THRESHOLD).as_dict()
+    model_path = engine.model_path
     result = {
-        "model": str(predictor.path),
-        "runtime": predictor.runtime,
-        "split": str(split_dir),
-        "images": len(paths),
+        "model": str(model_path) if model_path else engine.card.name,
+        "runtime": engine.predictor.name,
+        "split": label,
+        "images": len(samples),
         "fov_pixels": int(truth.size),
         "vessel_pixels": int(truth.sum()),
-        "tta": tta,
+        "tta": engine.tta,
+        "working_fov_diameter": engine.card.working_fov_diameter,
         "threshold": threshold,
         "threshold_source": "override"
-        if threshold != predictor.threshold
-        else predictor.card.get("threshold_source", "model card" if predictor.card else "default"),
+        if threshold != engine.threshold
+        else engine.card.threshold_source,
         "pooled": {"at_threshold": at_threshold, "at_0.5": at_half},
         "per_image": per_image,
-        "second_observer": second_observer(samples),
-        "seconds_per_image": seconds / max(len(paths), 1),
+        "second_observer": second_observer(kept),
+        "seconds_per_image": seconds / max(len(samples), 1),
     }
     if out is not None:
         write_report(out / "metrics", result, to_markdown(result))
     return result
 
 
+def evaluate_split(
+    engine: VesselEngine,
+    data_root: str | Path,
+    dataset: str,
+    split: str,
+    out_dir: str | Path | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """:func:`evaluate` on one split of a registered data set (``options`` as its keywords)."""
+    samples = split_samples(data_root, dataset, split)
+    return evaluate(engine, samples, out_dir, label=f"{dataset} {split}", **options)
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     """The evaluation as Markdown: pooled table with observer row, then the per-image table."""
-    headers = ["", "threshold", "AUC-ROC", "AUC-PR"] + [LABELS[k] for k in BINARY_METRICS]
+    headers = ["", "threshold", "AUC-ROC", "AUC-PR"] + [METRIC_LABELS[k] for k in BINARY_METRICS]
     pooled = result["pooled"]
     rows = []
     for key, label in (("at_threshold", "model, validation threshold"), ("at_0.5", "model, 0.5")):
@@ -176,7 +185,7 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"{', flip TTA' if result['tta'] else ''})"
     )
     per_image = markdown_table(
-        ["image", "AUC-ROC"] + [LABELS[k] for k in BINARY_METRICS],
+        ["image", "AUC-ROC"] + [METRIC_LABELS[k] for k in BINARY_METRICS],
         [[r["id"], r["auc_roc"]] + [r[k] for k in BINARY_METRICS] for r in result["per_image"]],
     )
     return "\n\n".join(
@@ -193,45 +202,45 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(
         prog="python -m keras_unet.evaluate",
-        description="Score a model on a DRIVE-layout split with the FOV protocol; writes "
-        "metrics.json, metrics.md and probability/mask/overlay PNGs.",
+        description="Score a model (.keras or .onnx) on a data set's split with the FOV "
+        "protocol; writes metrics.json, metrics.md and probability/mask/overlay PNGs.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    p.add_argument("--model", required=True, help="model file (.keras with config.json, or .onnx)")
+    cli.add_data_options(p)
     p.add_argument(
-        "--model", required=True, help="model file (.keras) with its config.json beside it"
-    )
-    p.add_argument("--data", default="data/DRIVE", help="DRIVE-layout root")
-    p.add_argument("--split", default="test", help="sub-folder of --data to score (test, training)")
-    p.add_argument(
-        "--out", default=None, help="output folder (default: results/<model name>_<split>)"
+        "--out", default=None, help="output folder (default: results/<model>_<dataset>_<split>)"
     )
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
-    p.add_argument(
-        "--threshold", type=float, default=None, help="override the model's validation threshold"
-    )
+    cli.add_threshold_option(p)
     p.add_argument("--no-images", action="store_true", help="write only the metrics files")
-    p.add_argument("--quiet", action="store_true", help="no per-image progress lines")
+    cli.add_quiet_option(p)
     return p
 
 
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m keras_unet.evaluate``."""
+    from keras_unet.predictors import load_engine
+
     args = build_parser().parse_args(argv)
-    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
-        raise UserInputError(f"--threshold must be in (0, 1), received {args.threshold}")
-    split_dir = Path(args.data) / args.split
-    predictor = load_predictor(args.model)
-    name = predictor.card.get("name") or Path(args.model).stem
-    out = Path(args.out) if args.out else Path("results") / f"{name}_{args.split}"
+    threshold = cli.threshold_of(args)
+    samples = split_samples(args.data, args.dataset, args.split)
+    engine = load_engine(args.model, tta=args.tta)
+    name = engine.card.name or Path(args.model).stem
+    out = (
+        Path(args.out)
+        if args.out
+        else Path("results") / f"{name}_{args.dataset}_{args.split}".replace("-", "")
+    )
     if out.resolve().is_relative_to(Path(args.data).resolve()):
         raise UserInputError(f"{out}: refusing to write results inside the data folder")
     result = evaluate(
-        predictor,
-        split_dir,
+        engine,
+        samples,
         out,
-        tta=args.tta,
-        threshold=args.threshold,
+        label=f"{args.dataset} {args.split}",
+        threshold=threshold,
         progress=not args.quiet,
         save_images=not args.no_images,
     )

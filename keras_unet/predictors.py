@@ -1,48 +1,39 @@
-"""Predictors: a model file plus its card, behind one interface used by evaluation and tools.
+"""Model files behind the one predictor protocol (:class:`runtime.predictors.Predictor`).
 
-``load_predictor`` picks the runtime from the file suffix (Keras for ``.keras``, onnxruntime for
-``.onnx``); every predictor goes through the same
-:func:`runtime.tiling.predict_probability`, so Keras and exported models are scored by
-exactly the same code.
+:func:`load_model` opens a ``.keras`` file (Keras, safe mode) or an ``.onnx`` file
+(onnxruntime) by its suffix (:data:`LOADERS`) and returns the predictor with its model card;
+:func:`keras_engine` / :func:`load_engine` put it in the runtime's engine, so Keras and exported
+models are scored by exactly the same code as the clinic side runs.
 """
 
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from runtime.engine import VesselEngine
 from runtime.errors import ModelFileError
-from runtime.model_card import card_threshold, read_card
-from runtime.tiling import BatchPredictor, predict_probability
+from runtime.model_card import ModelCard
+from runtime.predictors import Predictor
 
 
-@dataclass
-class Predictor:
-    """A loaded model ready to segment whole images.
+class KerasPredictor:
+    """An in-memory Keras vessel model as a :class:`runtime.predictors.Predictor`."""
 
-    Attributes:
-        path: The model file.
-        runtime: ``keras`` or ``onnxruntime``.
-        multiple: Required input multiple (``2**depth``).
-        threshold: Operating threshold chosen on validation data.
-        predict_batch: Runtime batch function (see :mod:`runtime.tiling`).
-        card: The model card (may be empty).
-    """
+    def __init__(self, model, path: str | Path | None = None) -> None:  # model: keras.Model
+        from keras_unet.model import model_multiple
 
-    path: Path
-    runtime: str
-    multiple: int
-    threshold: float
-    predict_batch: BatchPredictor
-    card: dict[str, Any] = field(default_factory=dict)
+        self.model = model
+        self.path = Path(path) if path is not None else None
+        self.multiple = model_multiple(model)
+        self.name = "keras"
 
-    def probability(self, image: np.ndarray, tta: bool = False) -> np.ndarray:
-        """Vessel probability ``(H, W)`` of a raw RGB image ``(H, W, 3)``."""
-        return predict_probability(self.predict_batch, image, self.multiple, tta=tta)
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities ``(N, H, W, 1)`` of a raw-RGB batch."""
+        return np.asarray(self.model(batch, training=False))
 
 
 def load_keras_model(path: str | Path):  # -> keras.Model
@@ -92,49 +83,44 @@ def check_vessel_model(model, path: str | Path) -> None:  # model: keras.Model
         )
 
 
-def keras_predictor(model, path: str | Path, card: dict[str, Any] | None = None) -> Predictor:
-    """Wrap an in-memory Keras model."""
-    from keras_unet.model import model_multiple
-
-    card = card if card is not None else read_card(path)
-
-    def predict_batch(batch: np.ndarray) -> np.ndarray:
-        return np.asarray(model(batch, training=False))
-
-    return Predictor(
-        Path(path), "keras", model_multiple(model), card_threshold(card), predict_batch, card
-    )
+def _load_keras(path: Path) -> tuple[Predictor, ModelCard]:
+    card = ModelCard.load(path) or ModelCard()
+    return KerasPredictor(load_keras_model(path), path), card
 
 
-def onnx_predictor(path: str | Path, providers: list[str] | None = None) -> Predictor:
-    """Load an ONNX model exported by this project (threshold and multiple from its metadata)."""
-    from runtime.onnx_session import OnnxModel
+def _load_onnx(path: Path) -> tuple[Predictor, ModelCard]:
+    from runtime.onnx_session import OnnxPredictor
 
-    model = OnnxModel(path, providers=providers)
-    card = {
-        "name": model.metadata.get("model_name"),
-        "threshold_source": model.metadata.get("threshold_source", "ONNX metadata"),
-        "onnx": model.describe(),
-    }
-    return Predictor(
-        Path(path),
-        f"onnxruntime/{model.provider}",
-        model.multiple,
-        model.threshold,
-        model.run,
-        card,
-    )
+    predictor = OnnxPredictor(path)
+    return predictor, predictor.card
 
 
-def load_predictor(path: str | Path) -> Predictor:
-    """Load a model file by its suffix: ``.keras`` (Keras, safe mode) or ``.onnx`` (onnxruntime).
+#: How each kind of model file is opened, by suffix.
+LOADERS: dict[str, Callable[[Path], tuple[Predictor, ModelCard]]] = {
+    ".keras": _load_keras,
+    ".onnx": _load_onnx,
+}
+
+
+def load_model(path: str | Path) -> tuple[Predictor, ModelCard]:
+    """Open a model file by its suffix (:data:`LOADERS`): its predictor and model card.
 
     Raises:
         ModelFileError: Unknown suffix, missing or corrupt file.
     """
     path = Path(path)
-    if path.suffix == ".keras":
-        return keras_predictor(load_keras_model(path), path)
-    if path.suffix == ".onnx":
-        return onnx_predictor(path)
-    raise ModelFileError(f"{path}: unsupported model file (expected .keras or .onnx)")
+    loader = LOADERS.get(path.suffix)
+    if loader is None:
+        raise ModelFileError(f"{path}: unsupported model file (expected {' or '.join(LOADERS)})")
+    return loader(path)
+
+
+def load_engine(path: str | Path, **options) -> VesselEngine:
+    """An engine on a ``.keras`` or ``.onnx`` file (``options`` as :class:`VesselEngine`'s)."""
+    predictor, card = load_model(path)
+    return VesselEngine(predictor, card, **options)
+
+
+def keras_engine(model, card: ModelCard, path: str | Path | None = None, **options) -> VesselEngine:
+    """An engine on an in-memory Keras model (training's threshold choice, export's checks)."""
+    return VesselEngine(KerasPredictor(model, path), card, **options)

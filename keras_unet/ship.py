@@ -13,8 +13,9 @@ import json
 import shutil
 from pathlib import Path
 
+from runtime.constants import DATA_ROOT
 from runtime.errors import UserInputError, cli_errors
-from runtime.model_card import CARD_NAME, write_json
+from runtime.model_card import CARD_NAME, ModelCard
 from runtime.reports import write_report
 
 #: Keys of the pooled metrics copied into the card's test/validation summaries.
@@ -29,11 +30,11 @@ def summary(metrics: dict) -> dict:
 def ship(
     run_dir: str | Path,
     name: str,
-    data_dir: str | Path = "data/DRIVE",
+    data_dir: str | Path = DATA_ROOT,
     dest_root: str | Path = "saved_models",
     overwrite: bool = False,
 ) -> Path:
-    """Copy a run's model into ``dest_root/name`` and evaluate it on ``data_dir/test``.
+    """Copy a run's model into ``dest_root/name`` and evaluate it on the DRIVE test set.
 
     Returns:
         The path of the shipped ``.keras`` file.
@@ -41,14 +42,14 @@ def ship(
     Raises:
         UserInputError: The run is unfinished, or the destination exists without ``overwrite``.
     """
-    from keras_unet.evaluate import evaluate, to_markdown
-    from keras_unet.predictors import load_predictor
+    from keras_unet.evaluate import evaluate_split, to_markdown
+    from keras_unet.predictors import load_engine
 
     run_dir, dest = Path(run_dir), Path(dest_root) / name
     if not (run_dir / "model.keras").is_file() or not (run_dir / CARD_NAME).is_file():
         raise UserInputError(f"{run_dir}: not a finished run (needs model.keras and {CARD_NAME})")
-    card = json.loads((run_dir / CARD_NAME).read_text())
-    if "threshold" not in card:
+    raw = json.loads((run_dir / CARD_NAME).read_text())
+    if "threshold" not in raw:
         raise UserInputError(f"{run_dir}: run has no validation threshold yet (unfinished?)")
     if dest.exists() and not overwrite:
         raise UserInputError(f"{dest}: already exists; pass --overwrite to replace it")
@@ -58,18 +59,18 @@ def ship(
     for extra in ("history.csv", "loss_curves.png"):
         if (run_dir / extra).is_file():
             shutil.copy2(run_dir / extra, dest / extra)
-    card["name"] = name
-    card["run"] = str(run_dir)
-    if "at_threshold" in card.get("validation", {}):
-        card["validation_summary"] = summary(card["validation"]["at_threshold"])
-    write_json(dest / CARD_NAME, card)
+    card = ModelCard.from_dict(raw)
+    card.name, card.run = name, str(run_dir)
+    if "at_threshold" in card.validation:
+        card.validation_summary = summary(card.validation["at_threshold"])
+    card.save(dest / CARD_NAME)
 
-    predictor = load_predictor(model_path)
     for tta, suffix in ((False, ""), (True, "_tta")):
-        result = evaluate(predictor, Path(data_dir) / "test", tta=tta, progress=False)
+        engine = load_engine(model_path, tta=tta)
+        result = evaluate_split(engine, data_dir, "DRIVE", "test", progress=False)
         write_report(dest / f"metrics{suffix}", result, to_markdown(result))
-        card[f"test_summary{suffix}"] = summary(result["pooled"]["at_threshold"])
-    write_json(dest / CARD_NAME, card)
+        setattr(card, f"test_summary{suffix}", summary(result["pooled"]["at_threshold"]))
+    card.save(dest / CARD_NAME)
     return model_path
 
 
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--run", required=True, help="finished run folder (runs/<name>)")
     p.add_argument("--name", required=True, help="name of the shipped model")
-    p.add_argument("--data", default="data/DRIVE", help="DRIVE-layout root (its test/ is scored)")
+    p.add_argument("--data", default=DATA_ROOT, help="data root (the DRIVE test set is scored)")
     p.add_argument("--dest", default="saved_models", help="parent folder of shipped models")
     p.add_argument("--overwrite", action="store_true", help="replace an existing shipped model")
     args = p.parse_args(argv)

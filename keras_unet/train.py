@@ -25,7 +25,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Keras warns that fit's shuffle=True is ignored for a tf.data.Dataset; ours shuffles itself.
 warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed.*")
 
@@ -33,7 +32,7 @@ from keras_unet import __version__  # noqa: E402
 from keras_unet.config import ConfigError, TrainConfig  # noqa: E402
 from runtime.constants import input_multiple  # noqa: E402
 from runtime.errors import cli_errors  # noqa: E402
-from runtime.model_card import write_json  # noqa: E402
+from runtime.reports import write_json  # noqa: E402
 
 RUN_FILES = (
     "config.json",
@@ -196,18 +195,20 @@ def _choose_threshold(model, run_dir: Path, validation: dict[str, list]) -> dict
     import numpy as np
 
     from keras_unet.data.sets import binary_labels
-    from keras_unet.predictors import keras_predictor
+    from keras_unet.predictors import keras_engine
     from runtime.constants import DEFAULT_THRESHOLD
     from runtime.metrics import best_f1_threshold, evaluate_probabilities
+    from runtime.model_card import ModelCard
 
     if not validation:
         return {"threshold": DEFAULT_THRESHOLD, "threshold_source": "default (no validation)"}
-    predictor = keras_predictor(model, run_dir / "model.keras", card={})
+    # The validation images are at the working scale already.
+    engine = keras_engine(model, ModelCard(), run_dir / "model.keras", rescale=False)
     per_set: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name, samples in validation.items():
         probs, truth = [], []
         for sample in samples:
-            probability = predictor.probability(sample.image)
+            probability = engine.probability(sample.image, sample.fov).probability
             probs.append(probability[sample.fov])
             truth.append(binary_labels(sample)[sample.fov])
         per_set[name] = (np.concatenate(probs), np.concatenate(truth))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+#: The data root of a checkout: one folder per data set plus ``splits.json`` (data/README.md).
+DATA_ROOT: str = "data"
+
 #: Raw model input: RGB, float32, values in [0, 255], NHWC. Normalisation happens inside the graph.
 INPUT_VALUE_RANGE: tuple[float, float] = (0.0, 255.0)
 

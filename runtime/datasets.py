@@ -453,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
 
     @cli_errors
     def run() -> int:
-        from runtime.model_card import write_json
+        from runtime.reports import write_json
 
         splits = make_splits(args.write_splits, args.seed)
         write_json(Path(args.write_splits) / SPLITS_FILE, splits)

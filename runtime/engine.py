@@ -1,28 +1,30 @@
-"""The onnxruntime engine: one session, any fundus image in, probability / mask / overlay out.
+"""The engine: the one path from a photograph (file or array) to its vessel map.
 
-TensorFlow-free and Qt-free: the segment CLI, the benchmark, the evaluation of exported models
-and the desktop app all call :class:`VesselEngine`.
+TensorFlow-free and Qt-free: the segment CLI, the batch library, the evaluation and the desktop
+app all call :class:`VesselEngine`; it runs any :class:`runtime.predictors.Predictor` (onnxruntime
+in the clinic, Keras when evaluating a ``.keras`` file).
 
-Per image: read any common format (see :mod:`runtime.imageio`), take the FOV mask given or
-estimate one (:mod:`runtime.fov`), rescale the image so its FOV is DRIVE-sized (the scale the
-model was trained at) and map the result back, pad to the model's multiple or tile large images
-with blended seams, optional flip TTA, threshold (from the model's metadata unless overridden),
-restrict the mask to the FOV. :meth:`VesselEngine.segment` reports each tile it has run and can
-stop between tiles (:class:`Cancelled`), so a caller can show progress and offer Cancel.
+Per image: read any common format (:mod:`runtime.imageio`), take the FOV mask given, the
+DRIVE-layout mask beside the file, or estimate one (:mod:`runtime.fov`), resample the image so
+its FOV has the model's working diameter (:mod:`runtime.scaling`) and map the result back, pad
+to the model's multiple or tile large images with blended seams, optional flip TTA, threshold
+(the model card's unless overridden), restrict the mask to the FOV. :meth:`VesselEngine.segment`
+reports each tile it has run and can stop between tiles (:class:`Cancelled`), so a caller can
+show progress and offer Cancel.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from runtime.constants import DRIVE_FOV_DIAMETER, RESCALE_TOLERANCE
-from runtime.onnx_session import OnnxModel, choose_providers
+from runtime.model_card import ModelCard, check_threshold
+from runtime.predictors import Predictor
+from runtime.scaling import resize_back, resize_image, working_scale
 from runtime.tiling import TileCallback, binary_mask, overlay, predict_tiled, tile_count
 
 
@@ -43,7 +45,6 @@ class SegmentationResult:
     tiles: int
     seconds: float  # inference time (resize + model + resize back), not reading
     provider: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def rethreshold(self, threshold: float) -> np.ndarray:
         """The mask at another threshold, from the cached probabilities (no inference)."""
@@ -56,62 +57,113 @@ class SegmentationResult:
         return overlay(image, self.mask, colour, opacity)
 
 
+@dataclass(frozen=True)
+class Probability:
+    """Raw output of :meth:`VesselEngine.probability`."""
+
+    probability: np.ndarray  # (H, W) float32 at the image's size
+    scale: float
+    tiles: int
+
+
 class VesselEngine:
-    """Segments fundus images with an exported ONNX vessel model.
+    """Segments fundus images with a vessel model.
 
     Args:
-        model_path: ``.onnx`` file exported by this project (its metadata supplies the input
-            multiple and the threshold).
-        provider: ``auto`` (CUDA when onnxruntime offers it, else CPU), ``cuda`` or ``cpu``.
-        threads: onnxruntime intra-op threads (0: onnxruntime's default).
+        predictor: The model (any backend).
+        card: Its model card (threshold, working FOV diameter).
         tile: Largest window side run at once; larger (rescaled) images are tiled.
         overlap: Overlap of neighbouring tiles in pixels.
-        rescale: Resize images whose FOV is not DRIVE-sized to DRIVE's scale and back.
+        rescale: Resample images to the model's working scale and back.
         tta: Flip test-time augmentation (4 passes).
 
     Raises:
-        ModelFileError: The model is missing, corrupt or lacks the metadata.
+        UserInputError: The card's threshold is not in (0, 1).
     """
 
     def __init__(
         self,
-        model_path: str | Path,
-        provider: str = "auto",
-        threads: int = 0,
+        predictor: Predictor,
+        card: ModelCard,
+        *,
         tile: int = 1024,
         overlap: int = 64,
         rescale: bool = True,
         tta: bool = False,
     ) -> None:
-        self.model = OnnxModel(model_path, providers=choose_providers(provider), threads=threads)
+        self.predictor, self.card = predictor, card
+        check_threshold(card.threshold, "the model's threshold")
         self.tile, self.overlap, self.rescale, self.tta = tile, overlap, rescale, tta
+
+    @classmethod
+    def open(
+        cls, model_path: str | Path, provider: str = "auto", threads: int = 0, **options
+    ) -> VesselEngine:
+        """An engine on an exported ONNX model in onnxruntime.
+
+        Args:
+            model_path: ``.onnx`` file exported by this project.
+            provider: ``auto`` or a key of :data:`runtime.providers.PROVIDERS`.
+            threads: onnxruntime intra-op threads (0: onnxruntime's default).
+            **options: Keyword arguments of the constructor (``tile``, ``tta``...).
+
+        Raises:
+            ModelFileError: The model is missing, corrupt or lacks the metadata.
+        """
+        from runtime.onnx_session import OnnxPredictor
+        from runtime.providers import choose_providers
+
+        predictor = OnnxPredictor(model_path, providers=choose_providers(provider), threads=threads)
+        return cls(predictor, predictor.card, **options)
 
     @property
     def provider(self) -> str:
-        """The execution provider that actually runs the model."""
-        return self.model.provider
+        """What actually runs the model (onnxruntime's provider name, or the predictor's)."""
+        return getattr(self.predictor, "provider", self.predictor.name)
 
     @property
     def threshold(self) -> float:
         """The model's recommended threshold (chosen on validation data)."""
-        return self.model.threshold
+        return self.card.threshold
 
     @property
-    def metadata(self) -> dict[str, Any]:
-        """The model's decoded ONNX metadata."""
-        return self.model.metadata
+    def model_path(self) -> Path | None:
+        """The model file, when the predictor came from one."""
+        path = getattr(self.predictor, "path", None)
+        return Path(path) if path is not None else None
 
     def scale_for(self, fov: np.ndarray) -> float:
-        """Resize factor that brings this FOV to DRIVE's diameter (1.0 when close enough)."""
-        from runtime.fov import fov_diameter
+        """Resize factor that brings this FOV to the model's working scale (1.0 when close)."""
+        return working_scale(fov, self.card.working_fov_diameter) if self.rescale else 1.0
 
-        if not self.rescale:
-            return 1.0
-        diameter = fov_diameter(fov)
-        if diameter <= 0:
-            return 1.0
-        scale = DRIVE_FOV_DIAMETER / diameter
-        return 1.0 if abs(scale - 1.0) <= RESCALE_TOLERANCE else scale
+    def probability(
+        self, image: np.ndarray, fov: np.ndarray, on_tile: TileCallback | None = None
+    ) -> Probability:
+        """Vessel probability of an RGB image at its own size (no threshold, no checks).
+
+        The image is resampled to the working scale for the model and the probabilities are
+        brought back, so any camera's photograph is seen at the scale the model learnt.
+
+        Args:
+            image: ``(H, W, 3)`` raw RGB.
+            fov: Its FOV mask (decides the working scale).
+            on_tile: Called after each tile (see :func:`runtime.tiling.predict_tiled`).
+        """
+        height, width = image.shape[:2]
+        scale = self.scale_for(fov)
+        work = resize_image(image, scale)
+        probability = predict_tiled(
+            self.predictor.predict,
+            work,
+            self.predictor.multiple,
+            self.tile,
+            self.overlap,
+            tta=self.tta,
+            on_tile=on_tile,
+        )
+        probability = resize_back(probability, height, width).astype(np.float32, copy=False)
+        tiles = tile_count(*work.shape[:2], self.predictor.multiple, self.tile, self.overlap)
+        return Probability(probability, scale, tiles)
 
     def segment(
         self,
@@ -139,10 +191,9 @@ class VesselEngine:
         Raises:
             ValueError: The image is not ``(H, W, 3)``, is smaller than 8x8 pixels, or the FOV
                 mask's size differs from the image's.
+            UserInputError: ``threshold`` is not in (0, 1).
             Cancelled: ``should_stop`` returned True.
         """
-        import cv2
-
         from runtime.fov import estimate_fov
 
         if image.ndim != 3 or image.shape[2] != 3:
@@ -150,6 +201,7 @@ class VesselEngine:
         height, width = image.shape[:2]
         if min(height, width) < 8:
             raise ValueError(f"image is too small to segment ({width}x{height} px; need 8x8)")
+        threshold = self.threshold if threshold is None else check_threshold(threshold)
         if fov is None:
             fov, fov_source = estimate_fov(image), "estimated"
         else:
@@ -158,7 +210,6 @@ class VesselEngine:
                     f"FOV mask is {fov.shape[1]}x{fov.shape[0]}, image is {width}x{height}"
                 )
             fov, fov_source = fov.astype(bool), "given"
-        threshold = self.threshold if threshold is None else float(threshold)
 
         def stop_if_asked() -> None:
             if should_stop is not None and should_stop():
@@ -172,60 +223,64 @@ class VesselEngine:
 
         stop_if_asked()  # After the FOV estimate, which takes seconds for huge photographs.
         start = time.perf_counter()
-        scale = self.scale_for(fov)
-        work = image
-        if scale != 1.0:
-            size = (max(8, round(width * scale)), max(8, round(height * scale)))
-            interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
-            work = cv2.resize(image, size, interpolation=interpolation)
-        probability = predict_tiled(
-            self.model.run,
-            work,
-            self.model.multiple,
-            self.tile,
-            self.overlap,
-            tta=self.tta,
-            on_tile=on_tile,
-        )
-        if scale != 1.0:
-            probability = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
-            probability = np.clip(probability, 0.0, 1.0)
-        seconds = time.perf_counter() - start
+        raw = self.probability(image, fov, on_tile)
         return SegmentationResult(
-            probability=probability.astype(np.float32, copy=False),
-            mask=binary_mask(probability, threshold, fov),
+            probability=raw.probability,
+            mask=binary_mask(raw.probability, threshold, fov),
             fov=fov,
             fov_source=fov_source,
             threshold=threshold,
-            scale=scale,
-            tiles=tile_count(*work.shape[:2], self.model.multiple, self.tile, self.overlap),
-            seconds=seconds,
+            scale=raw.scale,
+            tiles=raw.tiles,
+            seconds=time.perf_counter() - start,
             provider=self.provider,
         )
 
     def segment_file(
-        self, path: str | Path, fov_path: str | Path | None = None, threshold: float | None = None
-    ) -> tuple[np.ndarray, SegmentationResult]:
+        self,
+        path: str | Path,
+        fov_path: str | Path | None = None,
+        threshold: float | None = None,
+        *,
+        on_read: Callable[[np.ndarray], None] | None = None,
+        progress: TileCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> tuple[np.ndarray, SegmentationResult, Path | None]:
         """Read and segment an image file with its FOV mask.
 
         The mask is ``fov_path`` if given, else the DRIVE-layout mask beside the image
         (``.../images/x`` with ``.../mask/``, see :func:`runtime.datasets.find_fov_mask`), else
         estimated from the image.
 
+        Args:
+            path: The photograph.
+            fov_path: Its FOV mask file, if the user has one.
+            threshold: Override of the model's threshold.
+            on_read: Called with the image as soon as it is read (to show it while the model
+                runs).
+            progress: See :meth:`segment`.
+            should_stop: See :meth:`segment`; also checked before reading.
+
         Returns:
-            ``(image, result)``: the RGB image as read, and its segmentation.
+            ``(image, result, mask file used or None)``.
 
         Raises:
             ImageReadError: A file cannot be read, or its size does not suit (names the file).
+            Cancelled: ``should_stop`` returned True.
         """
         from runtime.datasets import find_fov_mask
         from runtime.errors import ImageReadError
         from runtime.imageio import read_binary, read_rgb
 
+        if should_stop is not None and should_stop():
+            raise Cancelled
+        fov_path = Path(fov_path) if fov_path is not None else find_fov_mask(path)
         image = read_rgb(path)
-        fov_path = fov_path if fov_path is not None else find_fov_mask(path)
+        if on_read is not None:
+            on_read(image)
         fov = read_binary(fov_path) if fov_path is not None else None
         try:
-            return image, self.segment(image, fov, threshold)
+            result = self.segment(image, fov, threshold, progress=progress, should_stop=should_stop)
         except ValueError as exc:
             raise ImageReadError(path, str(exc)) from None
+        return image, result, fov_path

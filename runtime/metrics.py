@@ -22,6 +22,16 @@ BINARY_METRICS: tuple[str, ...] = (
     "iou",
     "mcc",
 )
+#: Column titles of :data:`BINARY_METRICS` in tables.
+METRIC_LABELS: dict[str, str] = {
+    "f1": "F1",
+    "accuracy": "Acc",
+    "sensitivity": "Se",
+    "specificity": "Sp",
+    "precision": "Pr",
+    "iou": "IoU",
+    "mcc": "MCC",
+}
 
 
 @dataclass(frozen=True)

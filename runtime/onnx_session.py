@@ -1,9 +1,10 @@
-"""An exported ONNX model in onnxruntime: session, metadata, checked raw calls (no TensorFlow).
+"""An exported ONNX model in onnxruntime: the :class:`runtime.predictors.Predictor` of the runtime.
 
-:class:`OnnxModel` is the raw session wrapper: it refuses inputs the graph cannot take (wrong
-rank, channels, dtype, or height/width not multiples of ``input_multiple``) with a clear message
-instead of onnxruntime's Concat error. Padding, tiling and everything else a user's image needs
-happens one level up (:mod:`runtime.tiling`, the engine).
+:class:`OnnxPredictor` wraps the session: it reads the model card from the ONNX metadata, says
+which execution provider actually runs (:mod:`runtime.providers`), and refuses inputs the graph
+cannot take (wrong rank, channels, dtype, or height/width not multiples of ``multiple``) with a
+clear message instead of onnxruntime's Concat error. Padding, tiling and everything else a
+user's image needs happens one level up (:mod:`runtime.tiling`, the engine).
 """
 
 from __future__ import annotations
@@ -14,48 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from export.metadata import parse_metadata
 from runtime.errors import ModelFileError
-
-CPU = "CPUExecutionProvider"
-CUDA = "CUDAExecutionProvider"
-#: Provider preferences users choose from (CLI flags, desktop settings).
-PROVIDER_CHOICES: tuple[str, ...] = ("auto", "cuda", "cpu")
+from runtime.model_card import ModelCard
+from runtime.providers import CPU, choose_providers, provider_label
 
 
-def available_providers() -> list[str]:
-    """Execution providers this onnxruntime build offers."""
-    import onnxruntime as ort
-
-    return list(ort.get_available_providers())
-
-
-def choose_providers(preference: str = "auto") -> list[str]:
-    """Providers to ask for: CUDA first when offered (``auto``/``cuda``), CPU always last.
-
-    Args:
-        preference: ``auto``, ``cuda`` or ``cpu``.
-    """
-    if preference not in PROVIDER_CHOICES:
-        raise ValueError(
-            f"provider preference must be one of {', '.join(PROVIDER_CHOICES)}, "
-            f"received {preference!r}"
-        )
-    providers = [CPU]
-    if preference in ("auto", "cuda") and CUDA in available_providers():
-        providers.insert(0, CUDA)
-    return providers
-
-
-class OnnxModel:
+class OnnxPredictor:
     """An ONNX vessel model loaded in onnxruntime.
 
     Attributes:
         path: The ``.onnx`` file.
-        metadata: Decoded ``metadata_props`` (see :mod:`export.metadata`).
+        card: The model card from the ONNX metadata (threshold, working scale, metrics).
         multiple: Required input multiple.
-        threshold: Recommended threshold.
         providers: Providers that actually run (from ``session.get_providers()``).
+        name: ``onnxruntime <provider label>``.
     """
 
     def __init__(
@@ -108,17 +81,13 @@ class OnnxModel:
                 f"{self.path}: expected one input and one output, found "
                 f"{[i.name for i in inputs]} -> {[o.name for o in outputs]}"
             )
-        try:
-            self.metadata = parse_metadata(
-                dict(self.session.get_modelmeta().custom_metadata_map), str(self.path)
-            )
-        except ValueError as exc:
-            raise ModelFileError(str(exc)) from None
+        self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.card = ModelCard.from_onnx_metadata(self.metadata, str(self.path))
         self.input_name = inputs[0].name
         self.output_name = outputs[0].name
-        self.multiple: int = self.metadata["input_multiple"]
-        self.threshold: float = self.metadata["threshold"]
+        self.multiple: int = int(self.card.multiple or 1)
         self.providers: list[str] = list(self.session.get_providers())
+        self.name = f"onnxruntime {provider_label(self.provider)}"
 
     @property
     def provider(self) -> str:
@@ -147,23 +116,27 @@ class OnnxModel:
                 f"{self.multiple}, got {height}x{width} (pad the image first)"
             )
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def predict(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, H, W, 1)`` of a checked raw-RGB batch (see :meth:`check_input`)."""
         self.check_input(batch)
         return self.session.run([self.output_name], {self.input_name: batch})[0]
 
     def describe(self) -> dict[str, Any]:
-        """Facts to show a user: name, version, provider, threshold, multiple, metrics."""
+        """Facts to show a user: file, provider, name, version, precision, threshold, metrics."""
+        card = self.card
         return {
             "path": str(self.path),
             "provider": self.provider,
-            "model_name": self.metadata.get("model_name"),
-            "model_version": self.metadata.get("model_version"),
-            "precision": self.metadata.get("precision"),
-            "threshold": self.threshold,
+            "model_name": card.name,
+            "model_version": card.version,
+            "precision": card.precision,
+            "threshold": card.threshold,
+            "threshold_source": card.threshold_source,
             "input_multiple": self.multiple,
-            "validation_metrics": self.metadata.get("validation_metrics"),
-            "test_metrics": self.metadata.get("test_metrics"),
+            "working_fov_diameter": card.working_fov_diameter,
+            "training_data": card.training_description(),
+            "validation_metrics": card.validation_summary,
+            "test_metrics": card.test_summary,
         }
 
 

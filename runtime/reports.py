@@ -1,13 +1,26 @@
-"""Markdown tables and number formatting shared by the evaluation, export and benchmark reports."""
+"""Report files: atomic JSON, Markdown tables, number formatting (evaluation, export, benchmark)."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from runtime.model_card import write_json
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write JSON atomically (temporary file + rename), so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=False, default=str)
+        handle.write("\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
 
 
 def fmt(value: object, digits: int = 4) -> str:

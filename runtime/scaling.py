@@ -60,7 +60,7 @@ def resize_image(image: np.ndarray, scale: float) -> np.ndarray:
 
 
 def resize_fraction(mask: np.ndarray, scale: float) -> np.ndarray:
-    """A binary or fractional mask resized by ``scale`` as area fractions (``float32`` in [0, 1])."""
+    """A binary or fractional mask resized by ``scale`` as area fractions (float32, 0 to 1)."""
     import cv2
 
     values = np.asarray(mask, dtype=np.float32)

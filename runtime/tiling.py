@@ -1,8 +1,9 @@
-"""Whole-image inference shared by every runtime (Keras, ONNX): padding, flip TTA, thresholding.
+"""Whole-image inference for any predictor: padding, tiling with blended seams, flip TTA, masks.
 
-TensorFlow-free: a runtime only supplies ``predict_batch``, a function from a float32 NHWC batch of
-raw RGB (0-255) whose height and width are multiples of the model's multiple, to probabilities
-of shape ``(N, H, W)`` or ``(N, H, W, 1)``.
+TensorFlow-free: the caller supplies ``predict_batch``, a predictor's ``predict``
+(:class:`runtime.predictors.Predictor`): a function from a float32 NHWC batch of raw RGB
+(0-255) whose height and width are multiples of the model's multiple, to probabilities of shape
+``(N, H, W)`` or ``(N, H, W, 1)``.
 """
 
 from __future__ import annotations

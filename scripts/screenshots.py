@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     from desktop.preferences import Preferences
     from desktop.settings import configure_application, use_settings_folder
     from desktop.state import ViewMode
-    from keras_unet.imageio import is_image_file
+    from runtime.imageio import is_image_file
 
     choice = choose_model(args.model)
     if choice.path is None:

@@ -77,7 +77,11 @@ def tiny_export(
 
     out = tmp_path_factory.mktemp("export") / "tiny"
     export_all(
-        tiny_run / "model.keras", out, data_dir=drive_crops, calibration_images=3, progress=False
+        tiny_run / "model.keras",
+        out,
+        data_dir=drive_crops.parent,
+        calibration_count=3,
+        progress=False,
     )
     return out
 

@@ -22,7 +22,6 @@ from desktop.formatting import (
     image_facts,
     measurement_rows,
     measurement_value,
-    provider_name,
 )
 from desktop.model_choice import choose_model
 from desktop.preferences import (
@@ -36,30 +35,31 @@ from desktop.preferences import (
 )
 from desktop.state import Display, ImageDocument, ViewMode, compose, export_array
 from desktop.tasks import TileProgress, image_files, segment_image
+from runtime.batch import CANCELLED_PROBLEM, ImageEvent, ImageState, Job, segment_batch
 from runtime.cancellation import CancelToken
 from runtime.datasets import find_fov_mask
 from runtime.engine import Cancelled, SegmentationResult, VesselEngine
 from runtime.errors import ImageReadError, UserInputError
 from runtime.imageio import write_png
 from runtime.metrics import BINARY_METRICS
-from runtime.segment import CANCELLED_PROBLEM, ImageEvent, ImageState, Job, segment_batch
+from runtime.model_card import ModelCard
+from runtime.providers import provider_label
 from tests.conftest import DRIVE
 
 
 class FakeModel:
-    """Stands in for ``OnnxModel``: probability = green channel / 255, counts its calls."""
+    """A predictor standing in for ONNX: probability = green channel / 255, counts its calls."""
 
     multiple = 4
-    threshold = 0.5
     provider = "CPUExecutionProvider"
+    name = "onnxruntime CPU"
 
     def __init__(self, path: Path = Path("fake.onnx"), on_run=None) -> None:
         self.path = path
-        self.metadata = {"model_name": "fake", "model_version": "0", "threshold": 0.5}
         self.calls = 0
         self._on_run = on_run
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def predict(self, batch: np.ndarray) -> np.ndarray:
         self.calls += 1
         if self._on_run is not None:
             self._on_run(self.calls)
@@ -68,10 +68,8 @@ class FakeModel:
 
 def fake_engine(tile: int = 1024, on_run=None) -> VesselEngine:
     """A real ``VesselEngine`` (tiling, FOV, thresholding) around :class:`FakeModel`."""
-    engine = VesselEngine.__new__(VesselEngine)
-    engine.model = FakeModel(on_run=on_run)
-    engine.tile, engine.overlap, engine.rescale, engine.tta = tile, 8, False, False
-    return engine
+    card = ModelCard(name="fake", version="0", threshold=0.5, model={"multiple": 4})
+    return VesselEngine(FakeModel(on_run=on_run), card, tile=tile, overlap=8, rescale=False)
 
 
 def gradient_image(height: int = 40, width: int = 48) -> np.ndarray:
@@ -167,14 +165,14 @@ def test_each_view_mode_shows_what_it_says(result):
 def test_threshold_moves_the_mask_edge_without_inference():
     image, engine = gradient_image(), fake_engine()
     res = engine.segment(image, fov=np.ones(image.shape[:2], bool))
-    calls = engine.model.calls
+    calls = engine.predictor.calls
     low = compose(image, res, Display(ViewMode.MASK, 0.25, 0.6, (0, 255, 0)))
     high = compose(image, res, Display(ViewMode.MASK, 0.75, 0.6, (0, 255, 0)))
     green = image[0, :, 1]
     assert (low[0] == 255).sum() == (green >= 0.25 * 255).sum()
     assert (high[0] == 255).sum() == (green >= 0.75 * 255).sum()
     assert (high <= low).all() and (high < low).any()
-    assert engine.model.calls == calls  # Re-thresholding never runs the model.
+    assert engine.predictor.calls == calls  # Re-thresholding never runs the model.
 
 
 def test_overlay_opacity_and_colour(result):
@@ -259,24 +257,24 @@ def test_image_facts_before_and_after_inference(result, tmp_path):
     after = dict(image_facts(ImageDocument(tmp_path / "eye.png", image, res, tmp_path / "m.gif")))
     assert after["FOV"] == "loaded: m.gif" and after["FOV area"] == "100 % of the image"
     assert after["Provider"] == "CPU" and after["Inference"].endswith("(as is, 1 tile)")
-    assert provider_name("CUDAExecutionProvider") == "CUDA (GPU)"
-    assert provider_name("DmlExecutionProvider") == "Dml"
+    assert provider_label("CUDAExecutionProvider") == "CUDA (GPU)"
+    assert provider_label("DmlExecutionProvider") == "Dml"
 
 
 def test_model_choice_order(tmp_path, monkeypatch):
-    import runtime.segment
+    import runtime.models
 
     chosen = tmp_path / "chosen.onnx"
     chosen.write_bytes(b"x")
     assert choose_model("/given.onnx", str(chosen)).path == Path("/given.onnx")
     assert choose_model(None, str(chosen)).path == chosen
-    monkeypatch.setattr(runtime.segment, "default_model", lambda: tmp_path / "shipped.onnx")
+    monkeypatch.setattr(runtime.models, "default_model", lambda: tmp_path / "shipped.onnx")
     assert choose_model(None, str(tmp_path / "gone.onnx")).origin == "the shipped model"
 
     def no_model():
         raise UserInputError("none")
 
-    monkeypatch.setattr(runtime.segment, "default_model", no_model)
+    monkeypatch.setattr(runtime.models, "default_model", no_model)
     missing = choose_model()
     assert missing.path is None and "Choose" in missing.origin
 
@@ -293,10 +291,10 @@ def test_cancel_stops_a_tiled_image_between_tiles():
         engine.segment(
             image, progress=lambda *tiles: reported.append(tiles), should_stop=token.is_cancelled
         )
-    assert engine.model.calls == 1  # The first tile ran, the second was never started.
+    assert engine.predictor.calls == 1  # The first tile ran, the second was never started.
     assert reported == [(1, 16)]
     done = engine.segment(image)  # The shared engine itself is untouched.
-    assert done.tiles > 1 and engine.model.calls > 2
+    assert done.tiles > 1 and engine.predictor.calls > 2
 
 
 def test_engine_reports_every_tile_and_checks_before_the_first():
@@ -306,7 +304,7 @@ def test_engine_reports_every_tile_and_checks_before_the_first():
     assert reported == [(done, 16) for done in range(1, 17)] and result.tiles == 16
     with pytest.raises(Cancelled):
         engine.segment(gradient_image(96, 96), should_stop=lambda: True)
-    assert engine.model.calls == 16  # Stopped before any tile.
+    assert engine.predictor.calls == 16  # Stopped before any tile.
 
 
 def test_segment_image_reads_segments_measures_and_previews(tmp_path):

@@ -289,13 +289,13 @@ def test_large_image_is_segmented_in_the_worker(qtbot, window, tmp_path):
 
 
 def test_no_model_found_says_so_and_offers_to_choose_one(qtbot, monkeypatch, tiny_model):
-    import runtime.segment
+    import runtime.models
     from runtime.errors import UserInputError
 
     def no_model():
         raise UserInputError("none shipped")
 
-    monkeypatch.setattr(runtime.segment, "default_model", no_model)
+    monkeypatch.setattr(runtime.models, "default_model", no_model)
     window = make_window(qtbot, None)
     assert window.engine is None and not window.busy
     assert "No vessel model is loaded" in window.welcome_text.text()
@@ -400,8 +400,8 @@ def test_settings_persist_in_the_settings_folder(qtbot, window, private_settings
 
 def test_about_box_shows_the_model_metadata(window):
     text = window.about_text()
-    metadata = window.engine.metadata
-    assert metadata["model_name"] in text and metadata["model_version"] in text
+    card = window.engine.card
+    assert card.name in text and card.version in text
     assert "Validation" in text and "onnxruntime" in text
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.constants import DRIVE_FOV_DIAMETER
+from runtime.constants import WORKING_FOV_DIAMETER
 from tests.conftest import DRIVE, REPO
 
 pytest.importorskip("onnxruntime")
@@ -24,17 +24,17 @@ pytestmark = pytest.mark.e2e
 def engine(tiny_export):
     from runtime.engine import VesselEngine
 
-    return VesselEngine(tiny_export / "tiny.onnx", provider="cpu")
+    return VesselEngine.open(tiny_export / "tiny.onnx", provider="cpu")
 
 
 def test_engine_equals_keras_on_a_drive_image(engine, tiny_run):
-    from keras_unet.predictors import load_predictor
+    from keras_unet.predictors import load_engine
     from runtime.imageio import read_binary, read_rgb
 
     image = read_rgb(DRIVE / "test" / "images" / "01_test.tif")
     fov = read_binary(DRIVE / "test" / "mask" / "01_test_mask.gif")
     result = engine.segment(image, fov)
-    keras_prob = load_predictor(tiny_run / "model.keras").probability(image)
+    keras_prob = load_engine(tiny_run / "model.keras").probability(image, fov).probability
     assert result.scale == 1.0 and result.tiles == 1 and result.fov_source == "given"
     assert result.provider == "CPUExecutionProvider"
     np.testing.assert_allclose(result.probability, keras_prob, atol=1e-5)
@@ -68,7 +68,7 @@ def test_rescaling_maps_back_to_the_original_size(engine):
     ).astype(bool)
     scaled = engine.segment(big, big_fov)
     assert scaled.probability.shape == (1168, 1130)
-    assert scaled.scale == pytest.approx(DRIVE_FOV_DIAMETER / 1078, rel=0.02)
+    assert scaled.scale == pytest.approx(WORKING_FOV_DIAMETER / 1078, rel=0.02)
     back = cv2.resize(scaled.probability, (565, 584), interpolation=cv2.INTER_AREA)
     agree = ((back >= engine.threshold) == (direct.probability >= engine.threshold))[fov].mean()
     assert agree > 0.95
@@ -80,10 +80,10 @@ def test_tiling_matches_a_direct_run(tiny_export):
 
     image = read_rgb(DRIVE / "test" / "images" / "04_test.tif")
     fov = read_binary(DRIVE / "test" / "mask" / "04_test_mask.gif")
-    direct = VesselEngine(tiny_export / "tiny.onnx", provider="cpu").segment(image, fov)
-    tiled = VesselEngine(tiny_export / "tiny.onnx", provider="cpu", tile=256, overlap=64).segment(
-        image, fov
-    )
+    direct = VesselEngine.open(tiny_export / "tiny.onnx", provider="cpu").segment(image, fov)
+    tiled = VesselEngine.open(
+        tiny_export / "tiny.onnx", provider="cpu", tile=256, overlap=64
+    ).segment(image, fov)
     assert tiled.tiles > 4
     assert np.abs(tiled.probability - direct.probability).mean() < 0.01
     assert (tiled.mask == direct.mask).mean() > 0.99
@@ -188,7 +188,7 @@ def test_runtime_never_imports_tensorflow(tiny_export):
         "import sys\n"
         "from runtime.engine import VesselEngine\n"
         "import runtime.segment, runtime.measurements, runtime.fov\n"
-        f"e = VesselEngine(r'{tiny_export / 'tiny.onnx'}')\n"
+        f"e = VesselEngine.open(r'{tiny_export / 'tiny.onnx'}')\n"
         f"e.segment_file(r'{DRIVE / 'test' / 'images' / '01_test.tif'}')\n"
         "bad = [m for m in ('tensorflow', 'keras', 'PySide6') if m in sys.modules]\n"
         "assert not bad, bad\n"
@@ -226,7 +226,7 @@ def test_benchmark_writes_its_tables(tiny_export, tiny_run, tmp_path):
     result = json.loads((out / "benchmark.json").read_text())
     names = [r["variant"] for r in result["rows"]]
     assert names == ["onnx fp32 CPU 1t", "onnx int8 CPU 1t", names[2]]
-    assert names[2].startswith("keras predict")
+    assert names[2].startswith("keras ")
     fp32 = result["rows"][0]
     assert fp32["p50_ms"] > 0 and fp32["time_vs_onnx_fp32"] == 1.0 and fp32["samples"] == 2
     assert result["input"] == "584x568"  # DRIVE padded to the tiny model's multiple of 4
@@ -262,9 +262,11 @@ def test_flop_count_by_hand(tmp_path):
 
 
 def test_segment_file_uses_the_drive_mask_beside_the_image(engine, tmp_path):
-    image, result = engine.segment_file(DRIVE / "test" / "images" / "05_test.tif")
+    image, result, mask = engine.segment_file(DRIVE / "test" / "images" / "05_test.tif")
     assert result.fov_source == "given" and image.shape == (584, 565, 3)
+    assert mask == DRIVE / "test" / "mask" / "05_test_mask.gif"
     shutil.copy(DRIVE / "test" / "images" / "05_test.tif", tmp_path / "05_test.tif")
-    _, alone = engine.segment_file(tmp_path / "05_test.tif")
+    _, alone, none = engine.segment_file(tmp_path / "05_test.tif")
+    assert none is None
     assert alone.fov_source == "estimated"
     assert (alone.fov == result.fov).mean() > 0.98

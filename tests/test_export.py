@@ -13,9 +13,9 @@ onnx = pytest.importorskip("onnx")
 
 from export import __main__ as export_cli  # noqa: E402
 from export.exporter import MAX_ABS_DIFF, export_all  # noqa: E402
-from export.metadata import METADATA_KEYS  # noqa: E402
 from runtime.errors import ModelFileError, UserInputError  # noqa: E402
-from runtime.onnx_session import OnnxModel  # noqa: E402
+from runtime.model_card import METADATA_KEYS  # noqa: E402
+from runtime.onnx_session import OnnxPredictor  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -62,48 +62,50 @@ def test_onnx_graph_names_shapes_and_metadata(tiny_export, tiny_run):
     assert json.loads(meta["validation_metrics"])["f1"] == round(
         card["validation"]["at_threshold"]["f1"], 4
     )
-    assert "21" not in meta["training_data"].split("fit on")[1].split("validation")[0]
+    assert json.loads(meta["training_sets"]) == ["DRIVE"]
+    assert meta["training_data"].startswith("DRIVE 4 fit + 2 validation images")
+    assert float(meta["working_fov_diameter"]) == 539.0
     int8 = onnx.load(str(tiny_export / "tiny.int8.onnx"))
     assert {p.key: p.value for p in int8.metadata_props}["precision"] == "int8"
     assert any(n.op_type == "QuantizeLinear" for n in int8.graph.node)
 
 
 def test_dynamic_shapes_and_the_raw_wrapper(tiny_export):
-    model = OnnxModel(tiny_export / "tiny.onnx")
+    model = OnnxPredictor(tiny_export / "tiny.onnx")
     assert model.provider == "CPUExecutionProvider" and model.multiple == 4
     rng = np.random.default_rng(0)
     for shape in ((1, 32, 48, 3), (2, 64, 20, 3)):
-        out = model.run(rng.uniform(0, 255, shape).astype(np.float32))
+        out = model.predict(rng.uniform(0, 255, shape).astype(np.float32))
         assert out.shape == (*shape[:3], 1)
     with pytest.raises(ValueError, match=r"multiples of 4, got 30x31 \(pad the image first\)"):
-        model.run(np.zeros((1, 30, 31, 3), np.float32))
+        model.predict(np.zeros((1, 30, 31, 3), np.float32))
     with pytest.raises(ValueError, match="float32"):
-        model.run(np.zeros((1, 32, 32, 3), np.uint8))
+        model.predict(np.zeros((1, 32, 32, 3), np.uint8))
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
-        model.run(np.zeros((32, 32, 3), np.float32))
+        model.predict(np.zeros((32, 32, 3), np.float32))
 
 
 def test_runtime_side_pads_odd_sizes_like_keras(tiny_export, tiny_run):
-    from keras_unet.predictors import load_predictor
+    from keras_unet.predictors import load_engine
 
     image = np.random.default_rng(1).integers(0, 256, (30, 31, 3)).astype(np.uint8)
-    onnx_prob = load_predictor(tiny_export / "tiny.onnx").probability(image)
-    keras_prob = load_predictor(tiny_run / "model.keras").probability(image)
+    fov = np.ones(image.shape[:2], bool)
+    onnx_prob = load_engine(tiny_export / "tiny.onnx").probability(image, fov).probability
+    keras_prob = load_engine(tiny_run / "model.keras").probability(image, fov).probability
     assert onnx_prob.shape == (30, 31)
     np.testing.assert_allclose(onnx_prob, keras_prob, atol=1e-5)
 
 
 def test_evaluate_scores_onnx_like_keras(tiny_export, tiny_run, drive_crops):
-    from keras_unet.evaluate import evaluate
-    from keras_unet.predictors import load_predictor
+    from keras_unet.evaluate import evaluate_split
+    from keras_unet.predictors import load_engine
 
-    onnx_result = evaluate(
-        load_predictor(tiny_export / "tiny.onnx"), drive_crops / "test", progress=False
-    )
-    keras_result = evaluate(
-        load_predictor(tiny_run / "model.keras"), drive_crops / "test", progress=False
-    )
-    assert onnx_result["runtime"] == "onnxruntime/CPUExecutionProvider"
+    root = drive_crops.parent
+    onnx_engine = load_engine(tiny_export / "tiny.onnx")
+    onnx_result = evaluate_split(onnx_engine, root, "DRIVE", "test", progress=False)
+    keras_engine = load_engine(tiny_run / "model.keras")
+    keras_result = evaluate_split(keras_engine, root, "DRIVE", "test", progress=False)
+    assert onnx_result["runtime"] == "onnxruntime CPU"
     assert onnx_result["threshold"] == keras_result["threshold"]
     for key in ("auc_roc", "f1", "accuracy"):
         assert onnx_result["pooled"]["at_threshold"][key] == pytest.approx(
@@ -123,7 +125,7 @@ def test_existing_output_folder_needs_overwrite_and_keeps_user_files(
         "--out",
         str(out),
         "--data",
-        str(drive_crops),
+        str(drive_crops.parent),
         "--formats",
         "onnx",
         "--quiet",
@@ -138,18 +140,21 @@ def test_existing_output_folder_needs_overwrite_and_keeps_user_files(
 
 def test_bad_models_and_unknown_formats_are_refused(tiny_run, drive_crops, tmp_path):
     with pytest.raises(ModelFileError, match=r"model file not found"):
-        export_all(tmp_path / "none.keras", tmp_path / "o", data_dir=drive_crops)
+        export_all(tmp_path / "none.keras", tmp_path / "o", data_dir=drive_crops.parent)
     (tmp_path / "bad.keras").write_bytes(b"PK-not-really")
     with pytest.raises(ModelFileError, match=r"bad\.keras: not a \.keras model"):
-        export_all(tmp_path / "bad.keras", tmp_path / "o", data_dir=drive_crops)
+        export_all(tmp_path / "bad.keras", tmp_path / "o", data_dir=drive_crops.parent)
     lonely = tmp_path / "lonely"
     lonely.mkdir()
     shutil.copy(tiny_run / "model.keras", lonely / "model.keras")
     with pytest.raises(UserInputError, match=r"no config\.json"):
-        export_all(lonely / "model.keras", tmp_path / "o", data_dir=drive_crops)
+        export_all(lonely / "model.keras", tmp_path / "o", data_dir=drive_crops.parent)
     with pytest.raises(UserInputError, match="unknown format"):
         export_all(
-            tiny_run / "model.keras", tmp_path / "o", ("onnx", "coreml"), data_dir=drive_crops
+            tiny_run / "model.keras",
+            tmp_path / "o",
+            ("onnx", "coreml"),
+            data_dir=drive_crops.parent,
         )
 
 
@@ -166,7 +171,7 @@ def test_missing_converter_is_one_line(tiny_run, drive_crops, tmp_path, monkeypa
         "--out",
         str(tmp_path / "o"),
         "--data",
-        str(drive_crops),
+        str(drive_crops.parent),
         "--formats",
         "onnx",
         "--quiet",
@@ -186,7 +191,7 @@ def test_onnx_without_metadata_is_refused(tiny_export, tmp_path):
     del proto.metadata_props[:]
     onnx.save(proto, str(tmp_path / "bare.onnx"))
     with pytest.raises(ModelFileError, match=r"bare\.onnx: ONNX metadata lacks input_multiple"):
-        OnnxModel(tmp_path / "bare.onnx")
+        OnnxPredictor(tmp_path / "bare.onnx")
     (tmp_path / "junk.onnx").write_bytes(b"\x08\x01junk")
     with pytest.raises(ModelFileError, match=r"junk\.onnx: cannot load ONNX model"):
-        OnnxModel(tmp_path / "junk.onnx")
+        OnnxPredictor(tmp_path / "junk.onnx")

@@ -174,7 +174,7 @@ def test_evaluate_writes_metrics_tables_and_pngs(tiny_run, drive_crops, tmp_path
         "--model",
         str(tiny_run / "model.keras"),
         "--data",
-        str(drive_crops),
+        str(drive_crops.parent),
         "--out",
         str(out),
         "--quiet",
@@ -201,12 +201,13 @@ def test_evaluate_writes_metrics_tables_and_pngs(tiny_run, drive_crops, tmp_path
 
 
 def test_evaluate_tta_and_threshold_override(tiny_run, drive_crops):
-    from keras_unet.evaluate import evaluate
-    from keras_unet.predictors import load_predictor
+    from keras_unet.evaluate import evaluate_split
+    from keras_unet.predictors import load_engine
 
-    predictor = load_predictor(tiny_run / "model.keras")
-    plain = evaluate(predictor, drive_crops / "test", progress=False)
-    flipped = evaluate(predictor, drive_crops / "test", tta=True, threshold=0.3, progress=False)
+    root = drive_crops.parent
+    plain = evaluate_split(load_engine(tiny_run / "model.keras"), root, "DRIVE", "test")
+    tta = load_engine(tiny_run / "model.keras", tta=True)
+    flipped = evaluate_split(tta, root, "DRIVE", "test", threshold=0.3, progress=False)
     assert flipped["threshold"] == 0.3 and flipped["threshold_source"] == "override"
     assert flipped["tta"] and plain["fov_pixels"] == flipped["fov_pixels"]
     assert flipped["pooled"]["at_0.5"]["auc_roc"] != plain["pooled"]["at_0.5"]["auc_roc"]
@@ -217,7 +218,7 @@ def test_evaluate_errors_are_one_line(tmp_path, drive_crops, capsys):
 
     def run(model):
         code = evaluate_cli.main(
-            ["--model", str(model), "--data", str(drive_crops), "--out", str(tmp_path / "o")]
+            ["--model", str(model), "--data", str(drive_crops.parent), "--out", str(tmp_path / "o")]
         )
         return code, capsys.readouterr().err.strip()
 
@@ -246,7 +247,7 @@ def test_evaluate_refuses_to_write_into_the_data(tiny_run, drive_crops, capsys):
         "--model",
         str(tiny_run / "model.keras"),
         "--data",
-        str(drive_crops),
+        str(drive_crops.parent),
         "--out",
         str(drive_crops / "test" / "predictions"),
     ]
@@ -264,7 +265,7 @@ def test_ship_copies_the_model_and_scores_it(tiny_run, drive_crops, tmp_path, ca
         "--name",
         "tiny_shipped",
         "--data",
-        str(drive_crops),
+        str(drive_crops.parent),
         "--dest",
         str(tmp_path),
     ]
@@ -289,7 +290,7 @@ def test_compare_tables_runs(tiny_run, drive_crops, tmp_path):
     from keras_unet import compare
 
     # The comparison times inference on DRIVE image 01 at full size: use the real data root.
-    rows = compare.compare_runs([tiny_run], REPO / "data" / "DRIVE", repeats=1)
+    rows = compare.compare_runs([tiny_run], REPO / "data", repeats=1)
     assert rows[0]["parameters"] > 0 and rows[0]["keras_latency_ms_p50"] > 0
     assert 0.0 <= rows[0]["test_f1"] <= 1.0
     table = compare.to_markdown(rows)

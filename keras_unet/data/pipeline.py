@@ -233,7 +233,11 @@ def patch_dataset(
         )
         img, y, x = tf.unstack(tf.gather(coords_t, pick))
         if log_scale > 0:
-            factor = tf.exp(tf.random.stateless_uniform((), base + [0, 7], -log_scale, log_scale))
+            factor = tf.exp(
+                tf.random.stateless_uniform(
+                    (), base + tf.constant([0, 7], tf.int64), -log_scale, log_scale
+                )
+            )
             window = tf.cast(tf.round(patch_size * factor), tf.int32)
             window = tf.clip_by_value(window, 8, max_window)
         else:

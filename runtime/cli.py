@@ -1,0 +1,65 @@
+"""Command-line options every CLI shares, defined once (data root, threshold, provider, output).
+
+Each CLI builds its own parser and adds these groups, so ``--data``, ``--dataset``, ``--split``,
+``--threshold`` and ``--provider`` mean the same everywhere and are checked the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from runtime.constants import DATA_ROOT
+from runtime.datasets import DATASETS, SPLITS
+from runtime.model_card import check_threshold
+from runtime.providers import PROVIDER_CHOICES
+
+
+def add_data_options(
+    parser: argparse.ArgumentParser, split: str | None = "test", dataset: str = "DRIVE"
+) -> None:
+    """``--data`` (root), ``--dataset`` and, unless ``split`` is ``None``, ``--split``."""
+    parser.add_argument(
+        "--data", default=DATA_ROOT, help="data root with the sets' folders and splits.json"
+    )
+    parser.add_argument(
+        "--dataset", default=dataset, choices=tuple(DATASETS), help="data set to use"
+    )
+    if split is not None:
+        parser.add_argument("--split", default=split, choices=SPLITS, help="split of the set")
+
+
+def add_threshold_option(parser: argparse.ArgumentParser) -> None:
+    """``--threshold``: an override of the model's validation threshold, in (0, 1)."""
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="override the model's threshold (chosen on validation data), in (0, 1)",
+    )
+
+
+def add_provider_options(parser: argparse.ArgumentParser) -> None:
+    """``--provider`` (:data:`runtime.providers.PROVIDER_CHOICES`) and ``--threads``."""
+    parser.add_argument(
+        "--provider",
+        default="auto",
+        choices=PROVIDER_CHOICES,
+        help="onnxruntime execution provider (auto: the best one offered)",
+    )
+    parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: default)")
+
+
+def add_quiet_option(parser: argparse.ArgumentParser) -> None:
+    """``--quiet``: no per-image progress lines."""
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def threshold_of(args: argparse.Namespace) -> float | None:
+    """The parsed ``--threshold``, checked (``None`` when not given).
+
+    Raises:
+        UserInputError: Not in (0, 1).
+    """
+    if args.threshold is None:
+        return None
+    return check_threshold(args.threshold, "--threshold")
