@@ -532,9 +532,9 @@ class MainWindow(QMainWindow):
         import PySide6
         from PySide6.QtCore import qVersion
 
-        import keras_unet
+        import runtime
 
-        versions = {"app": keras_unet.__version__, "PySide6": PySide6.__version__}
+        versions = {"app": runtime.__version__, "PySide6": PySide6.__version__}
         versions["Qt"] = qVersion()
         if self.engine is None:
             return f"<h3>{APPLICATION_TITLE}</h3><p>No model loaded.</p>" + "".join(

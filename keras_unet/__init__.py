@@ -8,7 +8,9 @@ loads TensorFlow, so every command logs alike.
 
 import os
 
-__version__ = "0.2.0"
+from runtime import __version__
+
+__all__ = ["__version__"]
 #: ``TF_CPP_MIN_LOG_LEVEL`` used when the user has not set it: warnings and errors only.
 TF_LOG_LEVEL = "2"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)

@@ -6,3 +6,6 @@ onnxruntime backend, the engine, measurements, metrics, reports, the batch-segme
 the ``vessel-segment`` command. Training (:mod:`keras_unet`), export (:mod:`export`) and the app
 (:mod:`desktop`) stand on it.
 """
+
+#: The product's version (one source of truth: packaging, model cards, the About box).
+__version__ = "0.2.0"
