@@ -41,19 +41,19 @@ from desktop.batch import (
 from desktop.formatting import measurement_value
 from desktop.workers import Worker, WorkerPool
 from runtime.errors import UserInputError
+from runtime.measurements import MEASUREMENTS
 
 if TYPE_CHECKING:
     from runtime.batch import Job
     from runtime.engine import VesselEngine
 
-#: Table columns: title and the measurement key shown (``None``: not a measurement).
+#: Table columns: title and the measurement key shown (``None``: not a measurement); the
+#: measurement titles are their ``short`` names in :data:`runtime.measurements.MEASUREMENTS`.
 COLUMNS: tuple[tuple[str, str | None], ...] = (
     ("Image", None),
     ("Status", None),
     ("Time", None),
-    ("Density", "vessel_density"),
-    ("Length", "skeleton_length"),
-    ("Width", "mean_width"),
+    *((m.short, m.key) for m in MEASUREMENTS if m.short),
     ("Message", None),
 )
 _STATUS_COLOURS = {

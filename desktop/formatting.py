@@ -7,66 +7,26 @@ values), so the app and the reports agree.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from runtime.measurements import MEASUREMENT_BY_KEY, MEASUREMENTS
+from runtime.metrics import METRIC_NAMES
 from runtime.providers import provider_label
 from runtime.reports import fmt
 
 if TYPE_CHECKING:
     from desktop.state import ImageDocument
 
-#: The measurements shown in the side panel: key of ``VesselMeasurements``, label, tooltip.
-MEASUREMENT_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("vessel_density", "Vessel density", "Vessel pixels / FOV pixels"),
-    ("skeleton_length", "Skeleton length", "Total length of the vessel centre lines, in pixels"),
-    ("mean_width", "Mean width", "Vessel area / skeleton length, in pixels"),
-    ("fractal_dimension", "Fractal dimension", "Box-counting dimension of the vessel mask"),
-    (
-        "tortuosity",
-        "Tortuosity",
-        "Arc length / chord of the vessel segments between junctions (length-weighted mean)",
-    ),
-    ("branch_points", "Branch points", "Junctions of the vessel centre lines"),
-)
-
-#: Metrics listed in the About box, in order, with their names (a test checks that every one
-#: of ``runtime.metrics.BINARY_METRICS`` has a label).
-METRIC_LABELS: dict[str, str] = {
-    "auc_roc": "AUC-ROC",
-    "auc_pr": "AUC-PR",
-    "f1": "F1 (Dice)",
-    "accuracy": "Accuracy",
-    "sensitivity": "Sensitivity",
-    "specificity": "Specificity",
-    "precision": "Precision",
-    "iou": "IoU",
-    "mcc": "MCC",
-}
-
 
 def measurement_value(key: str, value: Any) -> str:
-    """One measurement as the side panel shows it."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if key == "vessel_density":
-        return f"{100.0 * value:.2f} %"
-    if key == "skeleton_length":
-        return f"{value:,.0f} px"
-    if key == "mean_width":
-        return f"{value:.2f} px"
-    if key in ("fractal_dimension", "tortuosity"):
-        return fmt(float(value), 3)
-    return fmt(value)
+    """One measurement as the side panel shows it (:data:`runtime.measurements.MEASUREMENTS`)."""
+    return MEASUREMENT_BY_KEY[key].text(value)
 
 
 def measurement_rows(measurements: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """``(label, value, tooltip)`` rows for the side panel (``–`` where not measured yet)."""
-    return [
-        (label, measurement_value(key, measurements.get(key)), tip)
-        for key, label, tip in MEASUREMENT_ROWS
-    ]
+    return [(m.label, m.text(measurements.get(m.key)), m.description) for m in MEASUREMENTS]
 
 
 #: Rows of the image panel, in order.
@@ -146,7 +106,7 @@ def _metrics_table(validation: Any, test: Any) -> str:
     rows = [
         f"<tr><td>{label}</td><td align='right'>{fmt(validation.get(key))}</td>"
         f"<td align='right'>{fmt(test.get(key))}</td></tr>"
-        for key, label in METRIC_LABELS.items()
+        for key, label in METRIC_NAMES.items()
         if key in validation or key in test
     ]
     note = "" if test else "<p><i>Not evaluated on the DRIVE test set.</i></p>"

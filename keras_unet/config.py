@@ -21,6 +21,7 @@ from runtime.errors import UserInputError
 
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 STRATEGIES: tuple[str, ...] = ("default", "mirrored")
+MONITORS: tuple[str, ...] = ("val_dice", "val_auc", "val_loss")
 
 
 class ConfigError(UserInputError):
@@ -133,24 +134,24 @@ class TrainConfig:
                 f"--patch-size must be a multiple of 2**depth = {multiple}, "
                 f"received {self.patch_size}"
             )
-        if self.loss not in LOSSES:
-            raise ConfigError(f"--loss must be one of {', '.join(LOSSES)}, received {self.loss!r}")
-        if self.upsampling not in UPSAMPLING_MODES:
-            raise ConfigError(
-                f"--upsampling must be one of {', '.join(UPSAMPLING_MODES)}, "
-                f"received {self.upsampling!r}"
-            )
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(
-                f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, "
-                f"received {self.lr_schedule!r}"
-            )
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(
-                f"--strategy must be one of {', '.join(STRATEGIES)}, received {self.strategy!r}"
-            )
         from keras_unet.data.pipeline import AUGMENTATIONS
 
+        choices = {
+            "loss": LOSSES,
+            "upsampling": UPSAMPLING_MODES,
+            "lr_schedule": LR_SCHEDULES,
+            "strategy": STRATEGIES,
+            "label_resampling": LABEL_RESAMPLING,
+            "augmentation": AUGMENTATIONS,
+            "monitor": MONITORS,
+        }
+        for name, allowed in choices.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
+                    f"received {value!r}"
+                )
         if not self.datasets:
             raise ConfigError("--datasets must name at least one data set")
         for name in [*self.datasets, *self.dataset_weights]:
@@ -169,16 +170,6 @@ class TrainConfig:
                 f"--working-fov-diameter must be in [64, 4096], received "
                 f"{self.working_fov_diameter}"
             )
-        if self.label_resampling not in LABEL_RESAMPLING:
-            raise ConfigError(
-                f"--label-resampling must be one of {', '.join(LABEL_RESAMPLING)}, "
-                f"received {self.label_resampling!r}"
-            )
-        if self.augmentation not in AUGMENTATIONS:
-            raise ConfigError(
-                f"--augmentation must be one of {', '.join(AUGMENTATIONS)}, "
-                f"received {self.augmentation!r}"
-            )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must be in [0, 1), received {self.dropout}")
         if not self.learning_rate > 0:
@@ -186,10 +177,6 @@ class TrainConfig:
         if self.validation_images < 0:
             raise ConfigError(
                 f"--validation-images must be >= 0, received {self.validation_images}"
-            )
-        if self.monitor not in ("val_dice", "val_auc", "val_loss"):
-            raise ConfigError(
-                f"--monitor must be val_dice, val_auc or val_loss, received {self.monitor!r}"
             )
         if self.limit_images is not None and self.limit_images < 2:
             raise ConfigError(f"--limit-images must be >= 2, received {self.limit_images}")

@@ -407,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line interface (every flag documented in ``--help``)."""
     from keras_unet.data.pipeline import AUGMENTATIONS
     from keras_unet.data.sets import LABEL_RESAMPLING
+    from keras_unet.losses import LOSSES
     from runtime.datasets import DATASETS
 
     d = TrainConfig()
@@ -463,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="'upsample' (seed: nearest + 3x3 conv) or 'transpose' (2x2 transposed conv)",
     )
     a("--dropout", type=float, default=d.dropout, help="dropout between the convs of each block")
-    a("--loss", default=d.loss, help="mse (the seed), bce, dice or bce+dice")
+    a("--loss", default=d.loss, choices=tuple(LOSSES), help="training loss (mse: the seed's)")
     a(
         "--epochs",
         type=int,

@@ -265,7 +265,7 @@ def _segment_job(
     """
     from runtime.errors import ImageReadError
     from runtime.imageio import write_png
-    from runtime.measurements import measure
+    from runtime.measurements import measure, rounded_row
     from runtime.tiling import probability_to_uint8
 
     try:
@@ -291,7 +291,7 @@ def _segment_job(
         "tiles": result.tiles,
         "threshold": result.threshold,
         "seconds": round(result.seconds, 3),
-        **measure(result.mask, result.fov).as_dict(),
+        **rounded_row(measure(result.mask, result.fov).as_dict()),
     }
 
 

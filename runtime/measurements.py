@@ -43,7 +43,9 @@ side or the vessels' extent under 16 pixels). Counts and lengths of an empty mas
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -80,6 +82,90 @@ class VesselMeasurements:
     def as_dict(self) -> dict[str, float | int]:
         """Flatten to a JSON-friendly dict (``nan`` stays ``nan``)."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """How one measurement is named, shown and stored.
+
+    Attributes:
+        key: Field of :class:`VesselMeasurements` (and CSV column).
+        label: Name in the side panel, the batch table and reports.
+        unit: Unit shown after the value (``""``: none).
+        digits: Decimals shown and kept in the CSV.
+        description: What it is (tooltips, docs).
+        factor: Multiplier from the stored value to the shown one (density: 100, in %).
+        short: Column title in narrow tables.
+    """
+
+    key: str
+    label: str
+    unit: str
+    digits: int
+    description: str
+    factor: float = 1.0
+    short: str = ""
+
+    def text(self, value: Any) -> str:
+        """The value with its unit, as panels and tables show it (``–`` when undefined)."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "–"
+        number = f"{float(value) * self.factor:,.{self.digits}f}"
+        return f"{number} {self.unit}" if self.unit else number
+
+    def rounded(self, value: Any) -> Any:
+        """The value rounded to the digits that mean something (for the CSV)."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value
+        if isinstance(value, float) and math.isnan(value):
+            return value
+        return round(float(value), self.digits + (2 if self.factor != 1.0 else 0))
+
+
+#: The measurements users see, in order: the side panel, the batch table (``short`` titles)
+#: and the rounding of the CSV all read this table. Add a measurement here and to
+#: :class:`VesselMeasurements` / :func:`measure`.
+MEASUREMENTS: tuple[Measurement, ...] = (
+    Measurement(
+        "vessel_density", "Vessel density", "%", 2, "Vessel pixels / FOV pixels", 100.0, "Density"
+    ),
+    Measurement(
+        "skeleton_length",
+        "Skeleton length",
+        "px",
+        0,
+        "Total length of the vessel centre lines, in pixels",
+        short="Length",
+    ),
+    Measurement(
+        "mean_width",
+        "Mean width",
+        "px",
+        2,
+        "Vessel area / skeleton length, in pixels",
+        short="Width",
+    ),
+    Measurement(
+        "fractal_dimension", "Fractal dimension", "", 3, "Box-counting dimension of the vessel mask"
+    ),
+    Measurement(
+        "tortuosity",
+        "Tortuosity",
+        "",
+        3,
+        "Arc length / chord of the vessel segments between junctions (length-weighted mean)",
+    ),
+    Measurement("branch_points", "Branch points", "", 0, "Junctions of the vessel centre lines"),
+)
+MEASUREMENT_BY_KEY: dict[str, Measurement] = {m.key: m for m in MEASUREMENTS}
+
+
+def rounded_row(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with every measurement of :data:`MEASUREMENTS` rounded for a table file."""
+    return {
+        key: MEASUREMENT_BY_KEY[key].rounded(value) if key in MEASUREMENT_BY_KEY else value
+        for key, value in values.items()
+    }
 
 
 def _as_binary(array: np.ndarray, name: str) -> np.ndarray:

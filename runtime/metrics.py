@@ -22,6 +22,18 @@ BINARY_METRICS: tuple[str, ...] = (
     "iou",
     "mcc",
 )
+#: Every metric a report shows, in order, with its full name (the About box, prose).
+METRIC_NAMES: dict[str, str] = {
+    "auc_roc": "AUC-ROC",
+    "auc_pr": "AUC-PR",
+    "f1": "F1 (Dice)",
+    "accuracy": "Accuracy",
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+    "precision": "Precision",
+    "iou": "IoU",
+    "mcc": "MCC",
+}
 #: Column titles of :data:`BINARY_METRICS` in tables.
 METRIC_LABELS: dict[str, str] = {
     "f1": "F1",

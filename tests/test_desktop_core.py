@@ -17,7 +17,6 @@ import pytest
 from desktop.batch import BatchProgress, Status, check_output_folder, run_batch
 from desktop.formatting import (
     FACT_LABELS,
-    METRIC_LABELS,
     about_html,
     image_facts,
     measurement_rows,
@@ -41,7 +40,7 @@ from runtime.datasets import find_fov_mask
 from runtime.engine import Cancelled, SegmentationResult, VesselEngine
 from runtime.errors import ImageReadError, UserInputError
 from runtime.imageio import write_png
-from runtime.metrics import BINARY_METRICS
+from runtime.metrics import BINARY_METRICS, METRIC_LABELS, METRIC_NAMES
 from runtime.model_card import ModelCard
 from runtime.providers import provider_label
 from tests.conftest import DRIVE
@@ -222,15 +221,14 @@ def test_measurement_formatting():
 def test_the_panel_shows_measurements_that_exist():
     from dataclasses import fields
 
-    from desktop.formatting import MEASUREMENT_ROWS
-    from runtime.measurements import VesselMeasurements
+    from runtime.measurements import MEASUREMENTS, VesselMeasurements
 
     names = {f.name for f in fields(VesselMeasurements)}
-    assert {key for key, _, _ in MEASUREMENT_ROWS} <= names
+    assert {m.key for m in MEASUREMENTS} <= names
 
 
 def test_every_metric_has_a_label_and_the_about_box_lists_them():
-    assert set(BINARY_METRICS) <= set(METRIC_LABELS)
+    assert set(BINARY_METRICS) <= set(METRIC_NAMES) and set(BINARY_METRICS) <= set(METRIC_LABELS)
     text = about_html(
         {
             "model_name": "drive_unet",
