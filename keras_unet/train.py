@@ -403,8 +403,13 @@ def _weights(text: str) -> dict[str, float]:
         raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT,..., received {text!r}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface (every flag documented in ``--help``)."""
+def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """The command-line interface (every flag documented in ``--help``).
+
+    Args:
+        add_help: Give the parser its own ``--help`` (``False`` when another CLI, e.g.
+            :mod:`keras_unet.lodo`, takes these flags as a parent parser).
+    """
     from keras_unet.data.pipeline import AUGMENTATIONS
     from keras_unet.data.sets import LABEL_RESAMPLING
     from keras_unet.losses import LOSSES
@@ -412,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = TrainConfig()
     p = argparse.ArgumentParser(
+        add_help=add_help,
         prog="python -m keras_unet.train",
         description="Train the Keras U-Net on DRIVE-layout data. Writes runs/<name>/ with "
         "checkpoints, config, environment, history.csv, TensorBoard logs and loss_curves.png.",

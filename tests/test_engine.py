@@ -270,3 +270,39 @@ def test_segment_file_uses_the_drive_mask_beside_the_image(engine, tmp_path):
     assert none is None
     assert alone.fov_source == "estimated"
     assert (alone.fov == result.fov).mean() > 0.98
+
+
+def test_segment_cli_output_under_a_file_is_one_line(tiny_export, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(DRIVE / "test" / "images" / "01_test.tif", src)
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine")
+    done = _run_segment([src, "--out", blocker / "sub", "--model", tiny_export / "tiny.onnx"])
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"error: {blocker / 'sub'}: {blocker} is a file, not a folder; choose another --out"
+    ]
+    assert blocker.read_text() == "mine"
+
+
+def test_resume_keeps_rows_of_an_older_version_with_other_columns(tiny_export, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(DRIVE / "test" / "images" / "01_test.tif", src)
+    out, model = tmp_path / "out", tiny_export / "tiny.onnx"
+    assert _run_segment([src, "--out", out, "--model", model, "--quiet"]).returncode == 0
+    report = json.loads((out / "measurements.json").read_text())
+    old = report["rows"][0]
+    del old["tortuosity"]  # An older version measured less and something else.
+    old["retired_measure"] = 1.5
+    (out / "measurements.json").write_text(json.dumps(report))
+    shutil.copy(DRIVE / "test" / "images" / "02_test.tif", src)
+    done = _run_segment([src, "--out", out, "--model", model, "--quiet"])
+    assert done.returncode == 0, done.stderr
+    assert "2 segmented (1 already done)" in done.stdout
+    with open(out / "measurements.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["image"] for r in rows] == ["01_test.tif", "02_test.tif"]
+    assert rows[0]["retired_measure"] == "1.5" and rows[1]["retired_measure"] == ""
+    assert rows[0]["tortuosity"] == "" and float(rows[1]["tortuosity"]) >= 1.0
