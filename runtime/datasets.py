@@ -312,7 +312,7 @@ def _split_dir(root: Path, dataset: DataSet, split: str) -> Path:
 
 
 def make_splits(root: str | Path, seed: int) -> dict[str, Any]:
-    """The split of every registered set found under ``root``, by a seeded rule.
+    """The split of every registered set found under ``root`` (others are left out), by a rule.
 
     DRIVE keeps its official test set, and :data:`runtime.constants.VALIDATION_IMAGES` of its
     training images (``seed``) are held out for validation. Every other set is shuffled with a
@@ -329,6 +329,8 @@ def make_splits(root: str | Path, seed: int) -> dict[str, Any]:
 
     sets: dict[str, dict[str, list[str]]] = {}
     for dataset in DATASETS.values():
+        if not (Path(root) / dataset.folder).is_dir():
+            continue  # A root of the user's own may hold only some of the sets.
         if dataset.folders:
             training = find_samples(_split_dir(root, dataset, "train"))
             fit, held_out = validation_split(training, VALIDATION_IMAGES, seed)
