@@ -49,13 +49,13 @@ def test_card_round_trips_through_json_and_onnx_metadata(tmp_path):
 
 def test_bad_metadata_and_thresholds_are_refused():
     props = ModelCard(model={"multiple": 4}).to_onnx_metadata()
-    with pytest.raises(ModelFileError, match="m.onnx: ONNX metadata lacks threshold"):
+    with pytest.raises(ModelFileError, match=r"m\.onnx: ONNX metadata lacks threshold"):
         ModelCard.from_onnx_metadata({k: v for k, v in props.items() if k != "threshold"}, "m.onnx")
     with pytest.raises(ModelFileError, match="out of range"):
         ModelCard.from_onnx_metadata({**props, "threshold": "1.5"}, "m.onnx")
     with pytest.raises(ModelFileError, match="malformed"):
         ModelCard.from_onnx_metadata({**props, "training_sets": "[oops"}, "m.onnx")
-    with pytest.raises(ValueError, match="model.multiple"):
+    with pytest.raises(ValueError, match=r"model\.multiple"):
         ModelCard().to_onnx_metadata()
     assert check_threshold(0.3) == 0.3
     for bad in (0.0, 1.0, -2, 7):
