@@ -86,6 +86,25 @@ def tiny_export(
     return out
 
 
+#: ``keras_unet.train`` flags of a model small enough to train in seconds (one short epoch).
+TINY_TRAIN_FLAGS: tuple[str, ...] = (
+    "--filters",
+    "4",
+    "--depth",
+    "2",
+    "--epochs",
+    "1",
+    "--patches-per-epoch",
+    "16",
+    "--patch-size",
+    "32",
+    "--batch-size",
+    "8",
+    "--verbose",
+    "0",
+)
+
+
 def tiny_config(data_dir: Path, runs_dir: Path, name: str, **overrides):
     """Settings of a model small enough to train in seconds."""
     from keras_unet.config import TrainConfig

@@ -16,7 +16,7 @@ from keras_unet import train as train_cli
 from runtime.constants import VALIDATION_SEED
 from runtime.datasets import Sample, make_splits
 from runtime.reports import write_json
-from tests.conftest import REPO
+from tests.conftest import REPO, TINY_TRAIN_FLAGS
 
 STARE = REPO / "data" / "STARE"
 #: Crop window (top, left, size) inside the FOV of the STARE images.
@@ -85,27 +85,7 @@ def two_sets(drive_crops: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 def _train_argv(root: Path, runs: Path, *extra: str) -> list[str]:
-    return [
-        "--data",
-        str(root),
-        "--runs-dir",
-        str(runs),
-        "--filters",
-        "4",
-        "--depth",
-        "2",
-        "--epochs",
-        "1",
-        "--patches-per-epoch",
-        "16",
-        "--patch-size",
-        "32",
-        "--batch-size",
-        "8",
-        "--verbose",
-        "0",
-        *extra,
-    ]
+    return ["--data", str(root), "--runs-dir", str(runs), *TINY_TRAIN_FLAGS, *extra]
 
 
 def test_bad_data_stops_training_before_it_starts(two_sets, tmp_path, capsys):

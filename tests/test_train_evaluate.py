@@ -12,7 +12,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO, tiny_config
+from tests.conftest import REPO, TINY_TRAIN_FLAGS, tiny_config
 
 pytest.importorskip("tensorflow")
 
@@ -139,18 +139,7 @@ def test_mirrored_strategy_on_two_logical_cpus(drive_crops, tmp_path):
         str(tmp_path),
         "--name",
         "mirrored",
-        "--filters",
-        "2",
-        "--depth",
-        "2",
-        "--epochs",
-        "1",
-        "--patches-per-epoch",
-        "16",
-        "--patch-size",
-        "32",
-        "--batch-size",
-        "8",
+        *TINY_TRAIN_FLAGS,
         "--validation-images",
         "2",
         "--loss",
@@ -159,8 +148,6 @@ def test_mirrored_strategy_on_two_logical_cpus(drive_crops, tmp_path):
         "mirrored",
         "--cpu-replicas",
         "2",
-        "--verbose",
-        "0",
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
