@@ -217,12 +217,18 @@ class MainWindow(QMainWindow):
         shortcut: QKeySequence.StandardKey | Qt.Key | str | None = None,
         icon: QStyle.StandardPixmap | None = None,
     ) -> QAction:
+        """An action that calls ``slot()`` with no arguments when triggered.
+
+        ``QAction.triggered`` passes ``checked`` (a bool); slots with optional parameters
+        (``resegment(fov_path=None)``, ``batch_dialog_open(folder=None)``) must never receive
+        it, so it is dropped here, for every action.
+        """
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         if icon is not None:
             action.setIcon(self.style().standardIcon(icon))
-        action.triggered.connect(slot)
+        action.triggered.connect(lambda _checked=False: slot())
         return action
 
     def _build_actions(self) -> None:
@@ -269,7 +275,7 @@ class MainWindow(QMainWindow):
         self.mode_actions: dict[ViewMode, QAction] = {}
         for mode in ViewMode:
             action = self._action(
-                mode.label, lambda _=False, m=mode: self.set_view_mode(m), _VIEW_SHORTCUTS[mode]
+                mode.label, lambda m=mode: self.set_view_mode(m), _VIEW_SHORTCUTS[mode]
             )
             action.setCheckable(True)
             action.setToolTip(f"{mode.label} view ({_VIEW_SHORTCUTS[mode]})")
@@ -281,7 +287,7 @@ class MainWindow(QMainWindow):
         self.provider_actions: dict[str, QAction] = {}
         names = {"auto": AUTO_MENU, **{key: p.menu for key, p in PROVIDERS.items()}}
         for provider in PROVIDER_CHOICES:
-            action = self._action(names[provider], lambda _=False, p=provider: self.set_provider(p))
+            action = self._action(names[provider], lambda p=provider: self.set_provider(p))
             action.setCheckable(True)
             self.provider_group.addAction(action)
             self.provider_actions[provider] = action

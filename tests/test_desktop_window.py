@@ -410,3 +410,30 @@ def test_recent_files_menu(qtbot, window):
     window._fill_recent_menu()
     names = [action.text() for action in window.recent_menu.actions()]
     assert "01_test.tif" in names
+
+
+def test_segment_again_and_batch_through_their_actions_and_shortcuts(qtbot, window):
+    """As a user does it: toolbar/menu actions and keyboard shortcuts, not method calls.
+
+    ``QAction.triggered`` passes ``checked``; a slot that took it as its optional argument failed
+    (``resegment(fov_path=False)``, ``batch_dialog_open(folder=False)``). pytest-qt fails the test
+    on any exception raised inside a slot.
+    """
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtTest import QTest
+
+    first = open_and_wait(qtbot, window, IMAGE_01)
+    with qtbot.waitSignal(window.image_segmented, timeout=TIMEOUT_MS) as again:
+        window.resegment_action.trigger()
+    assert again.args[0].path == first.path and again.args[0].result is not None
+    with qtbot.waitSignal(window.image_segmented, timeout=TIMEOUT_MS):
+        QTest.keySequence(window, QKeySequence(QKeySequence.StandardKey.Refresh))
+    qtbot.waitUntil(lambda: not window.busy, timeout=TIMEOUT_MS)
+    window.batch_action.trigger()
+    qtbot.waitUntil(lambda: window.batch_dialog.isVisible(), timeout=5_000)
+    assert window.batch_dialog.input_edit.text() == str(IMAGE_01.parent)
+    window.batch_dialog.hide()
+    qtbot.keyClick(window, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.batch_dialog.isVisible(), timeout=5_000)
+    for action in (window.previous_action, window.next_action, window.fit_action):
+        action.trigger()  # No argument reaches a slot that does not take one.
