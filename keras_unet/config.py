@@ -11,6 +11,7 @@ from keras_unet.data.sets import LABEL_RESAMPLING
 from keras_unet.losses import LOSSES
 from keras_unet.model import MAX_DEPTH, UPSAMPLING_MODES
 from runtime.constants import (
+    DATA_ROOT,
     VALIDATION_IMAGES,
     VALIDATION_SEED,
     WORKING_FOV_DIAMETER,
@@ -65,7 +66,7 @@ class TrainConfig:
         limit_images: Use only the first N training images of each set (quick experiments).
     """
 
-    data_dir: str = "data"
+    data_dir: str = DATA_ROOT
     datasets: list[str] = field(default_factory=lambda: ["DRIVE"])
     dataset_weights: dict[str, float] = field(default_factory=dict)
     working_fov_diameter: float = WORKING_FOV_DIAMETER

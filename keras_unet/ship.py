@@ -16,6 +16,7 @@ from pathlib import Path
 from runtime.constants import DATA_ROOT
 from runtime.errors import UserInputError, cli_errors
 from runtime.model_card import CARD_NAME, ModelCard
+from runtime.models import SHIPPED_MODELS
 from runtime.reports import write_report
 
 #: Keys of the pooled metrics copied into the card's test/validation summaries.
@@ -31,7 +32,7 @@ def ship(
     run_dir: str | Path,
     name: str,
     data_dir: str | Path = DATA_ROOT,
-    dest_root: str | Path = "saved_models",
+    dest_root: str | Path = SHIPPED_MODELS,
     overwrite: bool = False,
 ) -> Path:
     """Copy a run's model into ``dest_root/name`` and evaluate it on the DRIVE test set.
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", required=True, help="finished run folder (runs/<name>)")
     p.add_argument("--name", required=True, help="name of the shipped model")
     p.add_argument("--data", default=DATA_ROOT, help="data root (the DRIVE test set is scored)")
-    p.add_argument("--dest", default="saved_models", help="parent folder of shipped models")
+    p.add_argument("--dest", default=str(SHIPPED_MODELS), help="parent folder of shipped models")
     p.add_argument("--overwrite", action="store_true", help="replace an existing shipped model")
     args = p.parse_args(argv)
     path = ship(args.run, args.name, args.data, args.dest, args.overwrite)
