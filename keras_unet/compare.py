@@ -77,12 +77,13 @@ def score_runs(run_dirs: list[Path], data_dir: Path, datasets: list[str], split:
 
     rows = []
     for run_dir in run_dirs:
-        card = ModelCard.load(run_dir / "model.keras")
-        if not (run_dir / "model.keras").is_file() or card is None:
-            raise UserInputError(f"{run_dir}: not a finished run (needs model.keras, {CARD_NAME})")
-        engine = load_engine(run_dir / "model.keras")
+        model = run_dir if run_dir.is_file() else run_dir / "model.keras"
+        if not model.is_file():
+            raise UserInputError(f"{run_dir}: neither a model file nor a finished run")
+        engine = load_engine(model)
+        card = engine.card
         row: dict = {
-            "run": run_dir.name,
+            "run": run_dir.name if model.name == "model.keras" else model.name,
             "trained_on": card.datasets,
             "working_fov_diameter": card.working_fov_diameter,
             "augmentation": card.training.get("augmentation"),
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("runs", nargs="+", help="finished run folders")
+    p.add_argument("runs", nargs="+", help="finished run folders (with --datasets: or model files)")
     p.add_argument("--data", default=DATA_ROOT, help="data root (the DRIVE test set is scored)")
     p.add_argument("--out", default="results/comparison", help="output folder")
     p.add_argument("--repeats", type=int, default=5, help="timed inferences per model")
