@@ -141,3 +141,13 @@ def test_leave_one_set_out_scores_the_held_out_test_split(two_sets, tmp_path):
     metrics = json.loads((out / "STARE" / "metrics.json").read_text())
     assert metrics["split"] == "STARE test"
     assert "| STARE | DRIVE |" in (out / "lodo.md").read_text()
+    from keras_unet import compare
+
+    rows = compare.score_runs(
+        [tmp_path / "runs" / "lodo_without_STARE"], two_sets, ["DRIVE", "STARE"], "validation"
+    )
+    assert rows[0]["trained_on"] == ["DRIVE"] and set(rows[0]["sets"]) == {"DRIVE", "STARE"}
+    assert rows[0]["mean_f1"] == pytest.approx(
+        (rows[0]["sets"]["DRIVE"]["f1"] + rows[0]["sets"]["STARE"]["f1"]) / 2
+    )
+    assert "| lodo_without_STARE | 539 |" in compare.scores_to_markdown(rows, "validation")
