@@ -9,7 +9,6 @@ card gets ``test_summary`` and ``test_summary_tta`` for export to put in the ONN
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 
@@ -49,8 +48,8 @@ def ship(
     run_dir, dest = Path(run_dir), Path(dest_root) / name
     if not (run_dir / "model.keras").is_file() or not (run_dir / CARD_NAME).is_file():
         raise UserInputError(f"{run_dir}: not a finished run (needs model.keras and {CARD_NAME})")
-    raw = json.loads((run_dir / CARD_NAME).read_text())
-    if "threshold" not in raw:
+    card = ModelCard.load(run_dir / "model.keras")
+    if card is None or card.best_epoch is None:
         raise UserInputError(f"{run_dir}: run has no validation threshold yet (unfinished?)")
     if dest.exists() and not overwrite:
         raise UserInputError(f"{dest}: already exists; pass --overwrite to replace it")
@@ -60,7 +59,6 @@ def ship(
     for extra in ("history.csv", "loss_curves.png"):
         if (run_dir / extra).is_file():
             shutil.copy2(run_dir / extra, dest / extra)
-    card = ModelCard.from_dict(raw)
     card.name, card.run = name, str(run_dir)
     if "at_threshold" in card.validation:
         card.validation_summary = summary(card.validation["at_threshold"])

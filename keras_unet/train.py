@@ -32,6 +32,7 @@ from keras_unet import __version__  # noqa: E402
 from keras_unet.config import ConfigError, TrainConfig  # noqa: E402
 from runtime.constants import input_multiple  # noqa: E402
 from runtime.errors import cli_errors  # noqa: E402
+from runtime.model_card import CARD_NAME, ModelCard  # noqa: E402
 from runtime.reports import write_json  # noqa: E402
 
 RUN_FILES = (
@@ -308,10 +309,10 @@ def train(
                 name=f"unet_w{config.filters}_d{config.depth}",
             )
             _compile(model, config)
-    card = {
-        "name": config.name,
-        "version": __version__,
-        "model": {
+    card = ModelCard(
+        name=config.name,
+        version=__version__,
+        model={
             "architecture": "U-Net (Ronneberger 2015), seed variant",
             "filters": config.filters,
             "depth": config.depth,
@@ -321,8 +322,8 @@ def train(
             "input": "raw RGB float32 0-255, NHWC, H and W multiples of 'multiple'",
             "normalization": {"mean": mean, "std": std},
         },
-        "training": config.to_dict(),
-        "data": {
+        training=config.to_dict(),
+        data={
             "datasets": list(fit_sets),
             "train_ids": {name: [s.sample_id for s in v] for name, v in fit_sets.items()},
             "validation_ids": {name: [s.sample_id for s in v] for name, v in val_sets.items()},
@@ -330,8 +331,8 @@ def train(
             "label_resampling": config.label_resampling,
             "source": str(config.data_dir),
         },
-    }
-    write_json(run_dir / "config.json", card)
+    )
+    card.save(run_dir / CARD_NAME)
 
     initial_epoch = int(state.get("epoch", 0))
     train_ds = patch_dataset(
@@ -369,10 +370,11 @@ def train(
         )
     best = load_keras_model(run_dir / "best.keras")
     best.save(run_dir / "model.keras")  # Loaded without compile: no optimizer state is saved.
-    card.update(_choose_threshold(best, run_dir, val_sets))
-    card["best_epoch"] = state.get("best_epoch")
-    card["train_seconds"] = round(state.get("train_seconds", 0.0), 1)
-    write_json(run_dir / "config.json", card)
+    for key, value in _choose_threshold(best, run_dir, val_sets).items():
+        setattr(card, key, value)
+    card.best_epoch = state.get("best_epoch")
+    card.train_seconds = round(state.get("train_seconds", 0.0), 1)
+    card.save(run_dir / CARD_NAME)
     return run_dir
 
 
@@ -534,10 +536,10 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = train(
         config, resume=resume, overwrite=overwrite, verbose="auto" if verbose is None else verbose
     )
-    card = json.loads((run_dir / "config.json").read_text())
-    val = card.get("validation", {}).get("at_threshold", {})
+    card = ModelCard.load(run_dir / "model.keras")
+    val = card.validation.get("at_threshold", {})
     print(f"run folder: {run_dir}")
-    print(f"model: {run_dir / 'model.keras'}  threshold: {card['threshold']}")
+    print(f"model: {run_dir / 'model.keras'}  threshold: {card.threshold}")
     if val:
         print(
             f"validation (FOV): F1 {val['f1']:.4f}  AUC {val['auc_roc']:.4f}  "
