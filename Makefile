@@ -3,17 +3,21 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-NAME   ?= drive_unet_w16
+# The default model (any fundus camera) and the recipe that trains it; NAME=drive_unet_w16 with
+# RECIPE= (empty) is the classic DRIVE-only model.
+NAME   ?= any_camera_unet_w16
+RECIPE ?= --datasets DRIVE,STARE,HRF,LES-AV --dataset-weights DRIVE=2 --augmentation camera
 MODEL  ?= saved_models/$(NAME)/$(NAME).keras
 ONNX   ?= saved_models/$(NAME)/$(NAME).onnx
 OUT    ?= results/demo
 
-.PHONY: help venv demo test test-fast lint format train ship export evaluate desktop screenshots benchmark clean
+.PHONY: help venv demo test test-fast lint format train lodo ship export evaluate desktop screenshots benchmark clean
 
 help:
 	@echo "make demo      segment + evaluate the DRIVE test set with the shipped ONNX model ($(ONNX))"
 	@echo "make test      run ruff and the whole test suite (creates $(VENV) first)"
-	@echo "make train     train the shipped recipe into runs/$(NAME)"
+	@echo "make train     train the default model's recipe into runs/$(NAME) (NAME=drive_unet_w16 RECIPE= : DRIVE only)"
+	@echo "make lodo      leave-one-data-set-out table (light recipe) -> results/lodo"
 	@echo "make evaluate  evaluate MODEL=... on the DRIVE test set"
 	@echo "make ship      copy runs/$(NAME)/model.keras to saved_models/$(NAME)/ and score it"
 	@echo "make export    SavedModel, ONNX fp32/int8/fp16, LiteRT of MODEL + parity report"
@@ -57,7 +61,10 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 train: $(STAMP)
-	$(PY) -m keras_unet.train --name $(NAME)
+	$(PY) -m keras_unet.train --name $(NAME) $(RECIPE)
+
+lodo: $(STAMP)
+	$(PY) -m keras_unet.lodo --recipe light --augmentation camera --dataset-weights DRIVE=2 --out results/lodo
 
 ship: $(STAMP)
 	$(PY) -m keras_unet.ship --run runs/$(NAME) --name $(NAME) --overwrite

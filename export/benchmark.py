@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     from runtime.datasets import split_samples
     from runtime.imageio import read_rgb
     from runtime.models import default_model
-    from runtime.providers import PROVIDERS
+    from runtime.providers import CPU, PROVIDERS
     from runtime.tiling import pad_to_multiple
 
     p = argparse.ArgumentParser(
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     keras_path = Path(args.keras) if args.keras else fp32.with_suffix(".keras")
     from runtime.onnx_session import OnnxPredictor
 
-    multiple = OnnxPredictor(fp32, providers=["CPUExecutionProvider"]).multiple
+    multiple = OnnxPredictor(fp32, providers=[CPU]).multiple
     samples = split_samples(args.data, "DRIVE", "test")[: args.images]
     images = [pad_to_multiple(read_rgb(s.image).astype(np.float32), multiple) for s in samples]
     height, width = images[0].shape[:2]

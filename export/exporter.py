@@ -21,6 +21,7 @@ import numpy as np
 from runtime.constants import DATA_ROOT
 from runtime.errors import UserInputError
 from runtime.model_card import ModelCard
+from runtime.providers import CPU
 from runtime.reports import markdown_table, write_report
 
 #: Largest allowed max |Δ| against Keras for float32 artifacts.
@@ -135,7 +136,7 @@ def _formats() -> dict[str, ExportFormat]:
                 int(j.card.multiple or 1),
                 metadata(j, "int8"),
             ),
-            lambda path: _onnx_runner(path, ["CPUExecutionProvider"]),
+            lambda path: _onnx_runner(path, [CPU]),
             "f1",
             committed=True,
         ),
