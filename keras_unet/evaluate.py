@@ -119,8 +119,10 @@ def evaluate(
             )
     probability = np.concatenate(pooled_prob)
     truth = np.concatenate(pooled_truth)
-    at_threshold = evaluate_probabilities(probability, truth, threshold).as_dict()
-    at_half = evaluate_probabilities(probability, truth, DEFAULT_THRESHOLD).as_dict()
+    pooled = evaluate_probabilities(probability, truth, threshold)
+    at_threshold = pooled.as_dict()
+    aucs = (pooled.auc_roc, pooled.auc_pr)
+    at_half = evaluate_probabilities(probability, truth, DEFAULT_THRESHOLD, aucs).as_dict()
     model_path = engine.model_path
     result = {
         "model": str(model_path) if model_path else engine.card.name,

@@ -185,7 +185,10 @@ class SegmentationReport:
 
 
 def evaluate_probabilities(
-    probability: np.ndarray, truth: np.ndarray, threshold: float
+    probability: np.ndarray,
+    truth: np.ndarray,
+    threshold: float,
+    aucs: tuple[float, float] | None = None,
 ) -> SegmentationReport:
     """Score probabilities at ``threshold`` (vessel when ``probability >= threshold``).
 
@@ -193,14 +196,18 @@ def evaluate_probabilities(
         probability: Probabilities of the pixels to score (already restricted to the FOV).
         truth: Binary ground truth of the same pixels.
         threshold: Operating point.
+        aucs: ``(auc_roc, auc_pr)`` already computed for these pixels (another operating point
+            of the same probabilities), so the two sorts of every pixel are not done again.
 
     Returns:
         The report.
     """
     counts = confusion(np.asarray(probability) >= threshold, truth)
+    if aucs is None:
+        aucs = (auc_roc(probability, truth), auc_pr(probability, truth))
     return SegmentationReport(
-        auc_roc=auc_roc(probability, truth),
-        auc_pr=auc_pr(probability, truth),
+        auc_roc=aucs[0],
+        auc_pr=aucs[1],
         threshold=float(threshold),
         counts=counts,
         scores=binary_scores(counts),
