@@ -14,7 +14,7 @@ OUT    ?= results/demo
 .PHONY: help venv demo test test-fast lint format train lodo ship export evaluate desktop screenshots benchmark clean
 
 help:
-	@echo "make demo      segment + evaluate the DRIVE test set with the shipped ONNX model ($(ONNX))"
+	@echo "make demo      segment the DRIVE test set with the default model ($(ONNX)); evaluate it on DRIVE and STARE test"
 	@echo "make test      run ruff and the whole test suite (creates $(VENV) first)"
 	@echo "make train     train the default model's recipe into runs/$(NAME) (NAME=drive_unet_w16 RECIPE= : DRIVE only)"
 	@echo "make lodo      leave-one-data-set-out table (light recipe) -> results/lodo"
@@ -37,7 +37,8 @@ venv: $(STAMP)
 # vessel measurements of the 20 DRIVE test images, then the FOV-protocol evaluation table.
 demo: $(STAMP)
 	$(PY) -m runtime.segment data/DRIVE/test/images --out $(OUT)/segmentation
-	$(PY) -m keras_unet.evaluate --model $(ONNX) --split test --out $(OUT)/evaluation --no-images --quiet
+	$(PY) -m keras_unet.evaluate --model $(ONNX) --dataset DRIVE --split test --out $(OUT)/evaluation --no-images --quiet
+	$(PY) -m keras_unet.evaluate --model $(ONNX) --dataset STARE --split test --out $(OUT)/evaluation_stare --no-images --quiet
 
 evaluate: $(STAMP)
 	$(PY) -m keras_unet.evaluate --model $(MODEL) --split test
