@@ -20,7 +20,7 @@ from runtime.constants import DATA_ROOT
 from runtime.datasets import SPLITS
 from runtime.errors import UserInputError, cli_errors
 from runtime.model_card import CARD_NAME, ModelCard
-from runtime.reports import markdown_table, write_report
+from runtime.reports import fmt, markdown_table, write_report
 
 
 def compare_runs(run_dirs: list[Path], data_dir: Path, repeats: int = 5) -> list[dict]:
@@ -89,7 +89,7 @@ def score_runs(run_dirs: list[Path], data_dir: Path, datasets: list[str], split:
             "augmentation": card.training.get("augmentation"),
             "label_resampling": card.data.get("label_resampling"),
             "loss": card.training.get("loss"),
-            "train_minutes": round((card.train_seconds or 0.0) / 60.0, 1),
+            "train_minutes": round(card.train_seconds / 60.0, 1) if card.train_seconds else None,
             "sets": {},
         }
         seconds = []
@@ -117,7 +117,7 @@ def scores_to_markdown(rows: list[dict], split: str) -> str:
             r["augmentation"],
             r["label_resampling"],
             r["loss"],
-            f"{r['train_minutes']:.1f}",
+            fmt(r["train_minutes"], 1),
             *(f"{r['sets'][n]['f1']:.4f} / {r['sets'][n]['auc_roc']:.4f}" for n in sets),
             r["mean_f1"],
             r["mean_auc"],
