@@ -36,7 +36,7 @@ venv: $(STAMP)
 # The main job, on the onnxruntime engine (no TensorFlow): masks, probability maps, overlays and
 # vessel measurements of the 20 DRIVE test images, then the FOV-protocol evaluation table.
 demo: $(STAMP)
-	$(PY) -m runtime.segment data/DRIVE/test/images --out $(OUT)/segmentation
+	$(PY) -m runtime.segment data/DRIVE/test/images --out $(OUT)/segmentation --model $(ONNX)
 	$(PY) -m keras_unet.evaluate --model $(ONNX) --dataset DRIVE --split test --out $(OUT)/evaluation --no-images --quiet
 	$(PY) -m keras_unet.evaluate --model $(ONNX) --dataset STARE --split test --out $(OUT)/evaluation_stare --no-images --quiet
 
