@@ -1,16 +1,36 @@
-"""The models that ship with the product, and how the runtime finds the default one."""
+"""The models that ship with the product, and how the runtime finds the default one.
+
+In a checkout (or an editable install) they are in the repository's ``saved_models/``; an
+installed wheel carries their ONNX files and cards as the package ``runtime.shipped``, found
+with :mod:`importlib.resources`, whatever the working directory.
+"""
 
 from __future__ import annotations
 
+import importlib.resources
 from pathlib import Path
 
 from runtime.errors import UserInputError
 
 #: Where shipped models live in a checkout (``saved_models/<name>/<name>.onnx``).
-SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "saved_models"
+REPOSITORY_MODELS = Path(__file__).resolve().parents[1] / "saved_models"
 #: The model ``vessel-segment``, the app and ``make demo`` use when none is given, best first:
 #: the model for any fundus camera, then the classic DRIVE-only model.
 DEFAULT_MODELS: tuple[str, ...] = ("any_camera_unet_w16", "drive_unet_w16")
+
+
+def shipped_models_folder() -> Path:
+    """The folder holding the shipped models: the checkout's, else the installed package's."""
+    if REPOSITORY_MODELS.is_dir():
+        return REPOSITORY_MODELS
+    try:
+        return Path(str(importlib.resources.files("runtime.shipped")))
+    except ModuleNotFoundError:
+        return REPOSITORY_MODELS
+
+
+#: Where ``ship`` writes and the runtime looks (see :func:`shipped_models_folder`).
+SHIPPED_MODELS = shipped_models_folder()
 
 
 def shipped_model(name: str, precision: str = "fp32") -> Path:
