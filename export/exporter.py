@@ -160,8 +160,9 @@ def _formats() -> dict[str, ExportFormat]:
     return {row.key: row for row in rows}
 
 
-#: Formats in the order they are built; ``onnx`` (fp32) is needed by ``int8`` and ``fp16``.
-FORMATS: tuple[str, ...] = ("savedmodel", "onnx", "int8", "fp16", "tflite")
+#: Formats in the order they are built (the table's order); ``onnx`` (fp32) is needed by
+#: ``int8`` and ``fp16``.
+FORMATS: tuple[str, ...] = tuple(_formats())
 #: Formats built from the ONNX fp32 file.
 NEEDS_ONNX: tuple[str, ...] = ("int8", "fp16")
 
