@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from export.exporter import FORMATS, export_all, to_markdown
+from runtime.cli import comma_list
 from runtime.constants import DATA_ROOT
 from runtime.errors import cli_errors
 
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m export``."""
     args = build_parser().parse_args(argv)
-    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    formats = tuple(comma_list(args.formats))
     report = export_all(
         args.model,
         args.out,

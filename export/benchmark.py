@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from runtime.cli import comma_list
 from runtime.constants import DATA_ROOT
 from runtime.errors import UserInputError, cli_errors
 from runtime.predictors import Predictor
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("images", "rounds", "batch"):
         if getattr(args, name) < 1:
             raise UserInputError(f"--{name} must be >= 1, received {getattr(args, name)}")
-    providers = [s.strip() for s in args.providers.split(",") if s.strip()]
+    providers = comma_list(args.providers)
     unknown = [s for s in providers if s not in PROVIDERS]
     if unknown:
         raise UserInputError(
@@ -326,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         int8 if int8.is_file() else None,
         keras_path if keras_path.is_file() else None,
         providers,
-        [int(t) for t in args.threads.split(",") if t.strip()],
+        [int(t) for t in comma_list(args.threads)],
     )
     if not int8.is_file():
         notes.append(f"{int8}: not found, int8 not timed")

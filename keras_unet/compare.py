@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from runtime.cli import comma_list
 from runtime.constants import DATA_ROOT
 from runtime.datasets import SPLITS
 from runtime.errors import UserInputError, cli_errors
@@ -193,8 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     runs = [Path(r) for r in args.runs]
     if args.datasets:
-        names = [n.strip() for n in args.datasets.split(",") if n.strip()]
-        rows = score_runs(runs, Path(args.data), names, args.split)
+        rows = score_runs(runs, Path(args.data), comma_list(args.datasets), args.split)
         table = scores_to_markdown(rows, args.split)
     else:
         rows = compare_runs(runs, Path(args.data), args.repeats)

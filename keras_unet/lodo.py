@@ -17,6 +17,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from runtime.cli import comma_list
 from runtime.datasets import DATASETS
 from runtime.errors import cli_errors
 from runtime.reports import fmt, markdown_table, write_report
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recipe", default="light", choices=tuple(RECIPES), help="training recipe")
     p.add_argument("--out", default="results/lodo", help="output folder")
     args = vars(p.parse_args(argv))
-    held_out = [s.strip() for s in args.pop("held_out").split(",") if s.strip()]
+    held_out = comma_list(args.pop("held_out"))
     recipe, out, verbose = args.pop("recipe"), args.pop("out"), args.pop("verbose")
     for flag in ("resume", "overwrite", "name"):
         args.pop(flag, None)

@@ -30,6 +30,7 @@ warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed.*")
 
 from keras_unet import __version__  # noqa: E402
 from keras_unet.config import ConfigError, TrainConfig  # noqa: E402
+from runtime.cli import comma_list  # noqa: E402
 from runtime.constants import input_multiple  # noqa: E402
 from runtime.errors import cli_errors  # noqa: E402
 from runtime.model_card import CARD_NAME, ModelCard  # noqa: E402
@@ -393,13 +394,9 @@ def resume_config(runs_dir: str | Path, name: str, epochs: int | None = None) ->
     return config
 
 
-def _names(text: str) -> list[str]:
-    return [n.strip() for n in text.split(",") if n.strip()]
-
-
 def _weights(text: str) -> dict[str, float]:
     try:
-        pairs = [item.split("=") for item in _names(text)]
+        pairs = [item.split("=") for item in comma_list(text)]
         return {name.strip(): float(value) for name, value in pairs}
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT,..., received {text!r}") from None
@@ -434,7 +431,7 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     a(
         "--datasets",
-        type=_names,
+        type=comma_list,
         default=d.datasets,
         help=f"comma-separated data sets to train on ({', '.join(DATASETS)})",
     )

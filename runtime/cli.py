@@ -14,6 +14,11 @@ from runtime.model_card import check_threshold
 from runtime.providers import PROVIDER_CHOICES
 
 
+def comma_list(text: str) -> list[str]:
+    """``"DRIVE, STARE,"`` -> ``["DRIVE", "STARE"]``: the comma-separated values of a flag."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def add_data_options(
     parser: argparse.ArgumentParser, split: str | None = "test", dataset: str = "DRIVE"
 ) -> None:
