@@ -35,9 +35,9 @@ from runtime.metrics import (
     confusion,
     evaluate_probabilities,
 )
-from runtime.outputs import output_name
+from runtime.outputs import output_images, output_name
 from runtime.reports import markdown_table, write_report
-from runtime.tiling import binary_mask, overlay, probability_to_uint8
+from runtime.tiling import binary_mask
 
 
 def second_observer(samples: Sequence[Sample]) -> dict[str, Any] | None:
@@ -103,11 +103,7 @@ def evaluate(
         pooled_truth.append(fov_truth)
         if out is not None and save_images:
             mask = binary_mask(probability, threshold, sample.fov)
-            for kind, array in (
-                ("probability", probability_to_uint8(probability)),
-                ("mask", mask),
-                ("overlay", overlay(sample.image, mask)),
-            ):
+            for kind, array in output_images(sample.image, probability, mask).items():
                 write_png(out / output_name(sample.sample_id, kind), array)
         sample.image = None  # type: ignore[assignment]  # Keep only what the observer row needs.
         kept.append(sample)

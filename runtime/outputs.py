@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 #: The images written per photograph, in the order they are written.
 OUTPUT_KINDS: tuple[str, ...] = ("mask", "probability", "overlay")
 
@@ -21,6 +23,28 @@ def output_name(stem: str, kind: str) -> str:
     if kind not in OUTPUT_KINDS:
         raise ValueError(f"output kind must be one of {', '.join(OUTPUT_KINDS)}, got {kind!r}")
     return f"{stem}_{kind}.png"
+
+
+def output_images(
+    image: np.ndarray, probability: np.ndarray, mask: np.ndarray
+) -> dict[str, np.ndarray]:
+    """What each of :data:`OUTPUT_KINDS` holds for one photograph, ready for ``write_png``.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB photograph.
+        probability: ``(H, W)`` vessel probabilities in [0, 1].
+        mask: ``(H, W)`` bool vessel mask.
+
+    Returns:
+        ``{kind: array}``: the mask, the probabilities as 0-255 grey, the overlay.
+    """
+    from runtime.tiling import overlay, probability_to_uint8
+
+    return {
+        "mask": mask,
+        "probability": probability_to_uint8(probability),
+        "overlay": overlay(image, mask),
+    }
 
 
 def output_path(out_dir: Path, relative: Path, kind: str) -> Path:
