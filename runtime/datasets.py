@@ -429,6 +429,11 @@ def split_samples(
         if split == "test":
             return found
         count = VALIDATION_IMAGES if validation_images is None else validation_images
+        if not 0 <= count < len(found):
+            raise DatasetError(
+                f"{folder}: holding out {count} validation images leaves no training images "
+                f"(found {len(found)}); choose --validation-images below {len(found)}"
+            )
         fit, held_out = validation_split(found, count, VALIDATION_SEED if seed is None else seed)
         return fit if split == "train" else held_out
     ids = recorded.get("sets", {}).get(name, {}).get(split)

@@ -74,6 +74,13 @@ def test_split_errors_name_the_problem(tmp_path):
         split_samples(tmp_path, "STARE", "test")
 
 
+def test_too_many_validation_images_is_one_line(drive_crops):
+    with pytest.raises(DatasetError, match="holding out 6 validation images leaves no training"):
+        split_samples(drive_crops.parent, "DRIVE", "train", validation_images=6)
+    fit = split_samples(drive_crops.parent, "DRIVE", "train", validation_images=2)
+    assert len(fit) == 4
+
+
 def test_working_scale_rule():
     fov = np.zeros((700, 700), bool)
     fov[10:660, 20:670] = True  # 650 px across, like STARE.
