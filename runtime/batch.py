@@ -192,9 +192,8 @@ def segment_batch(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserInputError(
-            f"{out_dir}: cannot create the output folder ({exc.strerror})"
-        ) from None
+        problem = exc.strerror or type(exc).__name__
+        raise UserInputError(f"{out_dir}: cannot create the output folder ({problem})") from None
     previous = _previous_rows(out_dir)
     rows, failed, skipped, stopped = [], [], 0, False
 
@@ -266,7 +265,7 @@ def _segment_job(
     from runtime.errors import ImageReadError
     from runtime.imageio import write_png
     from runtime.measurements import measure, rounded_row
-    from runtime.tiling import probability_to_uint8
+    from runtime.outputs import output_images
 
     try:
         image, result, _ = engine.segment_file(job.source, threshold=threshold)
@@ -276,11 +275,7 @@ def _segment_job(
         # Anything else (out of memory, an onnxruntime error) is this image's failure too.
         problem = f"segmentation failed ({type(exc).__name__}: {exc})"
         raise ImageReadError(job.source, problem) from exc
-    for kind, array in (
-        ("mask", result.mask),
-        ("probability", probability_to_uint8(result.probability)),
-        ("overlay", result.overlay(image)),
-    ):
+    for kind, array in output_images(image, result.probability, result.mask).items():
         write_png(outputs[kind], array)
     return {
         "image": str(job.relative),
