@@ -2,7 +2,8 @@
 
 ``--measure-startup`` prints how long the window took to become usable (shown and handling
 events) and the model to become ready, counted from the moment this module was imported, then
-quits.
+quits. ``--smoke-test`` checks an install or an app bundle without a screen
+(:mod:`desktop.smoke`).
 """
 
 from __future__ import annotations
@@ -50,12 +51,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the start-up time to a usable window and to a loaded model, then quit",
     )
+    p.add_argument(
+        "--smoke-test",
+        action="store_true",
+        help="segment the bundled sample photograph with the shipped model and open the window "
+        "offscreen, print what was done and exit (0: the install works)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="with --smoke-test: keep the outputs in this folder (default: a temporary one)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m desktop`` / ``vessel-desktop``."""
     args = build_parser().parse_args(argv)
+    if args.smoke_test:
+        from desktop.smoke import smoke_test
+
+        return smoke_test(args.out, args.provider)
 
     from PySide6.QtWidgets import QApplication
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.constants import INPUT_NAME, OUTPUT_NAME
-from runtime.errors import UserInputError
+from runtime.errors import MissingDependencyError, require
 from runtime.tiling import BatchPredictor, pad_to_multiple
 
 #: ONNX opset of every exported graph.
@@ -24,19 +24,6 @@ OPSET = 17
 CONVERT_ATTEMPTS = 3
 #: Names given to the dynamic dimensions of the ONNX input and output.
 DYNAMIC_DIMS = ("batch", "height", "width")
-
-
-class ConverterMissingError(UserInputError):
-    """A converter package is not installed."""
-
-
-def _require(module: str, extra: str) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise ConverterMissingError(
-            f"{module} is not installed; install it with: pip install -e '.[{extra}]'"
-        )
 
 
 def serving_function(model):  # -> tf.types.experimental.GenericFunction
@@ -110,11 +97,11 @@ def keras_to_onnx(model, metadata: dict[str, str], path: str | Path) -> Path:
     """Convert with tf2onnx (opset 17), name the dynamic dims, add metadata, check, save.
 
     Raises:
-        ConverterMissingError: tf2onnx or onnx is not installed.
+        MissingDependencyError: tf2onnx or onnx is not installed.
         RuntimeError: The graph does not have exactly one input and one output.
     """
-    _require("tf2onnx", "export")
-    _require("onnx", "export")
+    require("tf2onnx", "export")
+    require("onnx", "export")
     import onnx
     import tensorflow as tf
     import tf2onnx
@@ -213,16 +200,13 @@ def onnx_to_fp16(fp32_path: str | Path, out_path: str | Path, metadata: dict[str
     """Half-precision weights and compute (for the CUDA provider); float32 input and output.
 
     Raises:
-        ConverterMissingError: onnxruntime's transformer tools are unavailable.
+        MissingDependencyError: onnxruntime's transformer tools are unavailable.
     """
     try:
         from onnxruntime.transformers.float16 import convert_float_to_float16
         from onnxruntime.transformers.onnx_model import OnnxModel as GraphEditor
     except ImportError:
-        raise ConverterMissingError(
-            "onnxruntime.transformers (fp16 converter) is not "
-            "available; install it with: pip install -e '.[export]'"
-        ) from None
+        raise MissingDependencyError("onnxruntime.transformers", "export") from None
     import onnx
 
     proto = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True)
@@ -272,12 +256,12 @@ def keras_to_tflite(model, out_path: str | Path) -> Path:
     keeps Keras 3 variables as resource reads the interpreter does not initialise.
 
     Raises:
-        ConverterMissingError: TensorFlow has no ``tf.lite`` converter.
+        MissingDependencyError: TensorFlow has no ``tf.lite`` converter.
     """
     import tensorflow as tf
 
     if not hasattr(tf, "lite"):
-        raise ConverterMissingError("tf.lite converter is not available in this TensorFlow")
+        raise MissingDependencyError("tensorflow.lite", "train")
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )

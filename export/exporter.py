@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from runtime.constants import DATA_ROOT
-from runtime.errors import UserInputError
+from runtime.errors import MissingDependencyError, UserInputError
 from runtime.model_card import ModelCard
 from runtime.providers import CPU
 from runtime.reports import markdown_table, write_report
@@ -297,7 +297,7 @@ def export_all(
         try:
             fmt.build(job)
             predict = fmt.runner(path)
-        except convert.ConverterMissingError as exc:
+        except MissingDependencyError as exc:
             log(f"{key}: skipped ({exc})")
             report["skipped"].append({"format": key, "reason": str(exc)})
             continue

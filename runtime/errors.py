@@ -31,6 +31,38 @@ class ModelFileError(UserInputError):
     """A model file that is missing, corrupt, or not the kind of model we expect."""
 
 
+#: The distribution name users install (``pip install "drive-vessel-unet[extra]"``).
+DISTRIBUTION = "drive-vessel-unet"
+
+
+class MissingDependencyError(UserInputError):
+    """An optional package that this action needs is not installed."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        self.module = module
+        self.extra = extra
+        super().__init__(
+            f'{module} is not installed; install it with: pip install "{DISTRIBUTION}[{extra}]" '
+            f'(from a checkout: pip install -e ".[{extra}]")'
+        )
+
+
+def require(module: str, extra: str) -> None:
+    """Fail with one line naming the extra to install when ``module`` cannot be imported.
+
+    Args:
+        module: Importable name (``sklearn``, ``tf2onnx``).
+        extra: The setup.cfg extra that brings it (``evaluate``, ``export``).
+
+    Raises:
+        MissingDependencyError: ``module`` is not installed.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingDependencyError(module, extra)
+
+
 def cli_errors(main: F) -> F:
     """Decorate a CLI ``main`` so user errors print one ``error:`` line and exit with status 2.
 

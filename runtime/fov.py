@@ -27,8 +27,8 @@ measuring the whole image is the safe default:
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
+from PIL import Image, ImageFilter
 from scipy import ndimage
 
 #: Longer side above which the FOV is found on a reduced copy (keeps time and memory bounded
@@ -70,11 +70,36 @@ def _percentiles(values: np.ndarray, quantiles: tuple[float, ...]) -> list[int]:
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 8-connected component of ``mask`` (all False when ``mask`` is empty)."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
-    if count <= 1:
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
         return np.zeros(mask.shape, dtype=bool)
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    return labels == largest
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == int(np.argmax(sizes))
+
+
+def _erode(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Erosion by a disc of ``radius`` (outside the image counts as inside, as in OpenCV)."""
+    if mask.all():
+        return mask.copy()
+    return ndimage.distance_transform_edt(mask) > radius
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Dilation by a disc of ``radius``."""
+    if not mask.any():
+        return mask.copy()
+    return ndimage.distance_transform_edt(~mask) <= radius
+
+
+def _open(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Morphological opening by a disc: removes parts thinner than the disc."""
+    return _dilate(_erode(mask, radius), radius)
+
+
+def _close(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Morphological closing by a disc: fills notches narrower than the disc."""
+    return _erode(_dilate(mask, radius), radius)
 
 
 def estimate_fov(image: np.ndarray) -> np.ndarray:
@@ -95,26 +120,28 @@ def estimate_fov(image: np.ndarray) -> np.ndarray:
     factor = ANALYSIS_SIDE / max(height, width)
     if factor < 1.0:  # Large photographs: find the FOV on a reduced copy, then scale it back.
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        small = _estimate(cv2.resize(brightness, size, interpolation=cv2.INTER_AREA))
-        return cv2.resize(
-            small.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
-        ).astype(bool)
+        reduced = Image.fromarray(brightness).resize(size, Image.Resampling.BOX)
+        small = _estimate(np.asarray(reduced))
+        back = Image.fromarray(small).resize((width, height), Image.Resampling.NEAREST)
+        return np.asarray(back, dtype=bool)
     return _estimate(brightness)
 
 
 def _estimate(brightness: np.ndarray) -> np.ndarray:
     """:func:`estimate_fov` on a single-channel uint8 image of moderate size."""
     full = np.ones(brightness.shape, dtype=bool)
-    smooth = cv2.medianBlur(brightness, 5) if min(brightness.shape) >= 5 else brightness
+    smooth = (
+        np.asarray(Image.fromarray(brightness).filter(ImageFilter.MedianFilter(5)))
+        if min(brightness.shape) >= 5
+        else brightness
+    )
     dark, bright = _percentiles(smooth, (0.01, 0.99))
     if bright - dark < MIN_CONTRAST:
         return full
     candidate = smooth > dark + THRESHOLD_FRACTION * (bright - dark)
     radius = max(1, round(SMOOTHING_FRACTION * min(brightness.shape)))
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    candidate = cv2.morphologyEx(candidate.astype(np.uint8), cv2.MORPH_OPEN, disc)
-    fov = ndimage.binary_fill_holes(_largest_component(candidate))
-    fov = cv2.morphologyEx(fov.astype(np.uint8), cv2.MORPH_CLOSE, disc).astype(bool)
+    candidate = _open(candidate, radius)
+    fov = _close(ndimage.binary_fill_holes(_largest_component(candidate)), radius)
     share = np.count_nonzero(fov) / fov.size
     if share < MIN_FOV_FRACTION or share > 1.0 - MIN_SURROUND_FRACTION:
         return full

@@ -4,7 +4,8 @@ Conversions are documented rather than refused:
 
 * grayscale, palette and 1-bit images are replicated to three RGB channels;
 * an alpha channel is dropped (RGBA -> RGB, LA -> RGB);
-* 16-bit and 32-bit integer images are scaled to 8 bits by the maximum of their type;
+* 16-bit and 32-bit integer images are scaled to 8 bits by the maximum of their type (16-bit RGB
+  files keep their high bytes);
   float images in [0, 1] are scaled by 255;
 * the EXIF orientation tag is applied, so a photograph is read the way a viewer shows it.
 
@@ -67,19 +68,6 @@ def _channels_to_rgb(array: np.ndarray, path: str) -> np.ndarray:
     raise ImageReadError(path, f"unsupported channel count {channels} (expected 1, 2, 3 or 4)")
 
 
-def _read_with_opencv(path: str) -> np.ndarray | None:
-    """Read high-bit-depth colour images Pillow cannot represent (e.g. 16-bit RGB PNG/TIFF)."""
-    import cv2  # Imported lazily: only odd files need it.
-
-    data = np.fromfile(path, dtype=np.uint8)  # np.fromfile copes with unicode paths on Windows.
-    array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if array is None:
-        return None
-    if array.ndim == 3 and array.shape[2] >= 3:
-        array = array[:, :, [2, 1, 0]]  # OpenCV's BGR(A) -> RGB, alpha dropped.
-    return array
-
-
 def _open(path: str) -> Image.Image:
     if not os.path.exists(path):
         raise ImageReadError(path, "file not found")
@@ -103,7 +91,7 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image as an RGB ``uint8`` array of shape ``(H, W, 3)``.
 
     Args:
-        path: Any file Pillow or OpenCV can decode (PNG, JPEG, TIFF incl. 16-bit, GIF, BMP, ...).
+        path: Any file Pillow can decode (PNG, JPEG, TIFF incl. 16-bit, GIF, BMP, ...).
 
     Returns:
         The image, converted as described in the module docstring.
@@ -122,12 +110,8 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
     if mode in ("RGB", "L", "P", "1", "RGBA", "LA", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
         if mode in ("P", "PA") and "transparency" in image.info:
             image = image.convert("RGBA")
+        # Pillow reads 16-bit RGB PNG/TIFF files as 8-bit "RGB": their high bytes.
         array = np.asarray(image.convert("RGB"))
-        # Pillow maps 16-bit RGB files to 8-bit "RGB" by truncation; OpenCV keeps all 16 bits.
-        if Path(path).suffix.lower() in (".png", ".tif", ".tiff") and mode == "RGB":
-            wide = _read_with_opencv(path)
-            if wide is not None and wide.dtype != np.uint8 and wide.shape[:2] == array.shape[:2]:
-                array = _channels_to_rgb(_to_uint8(wide, path), path)
     else:  # "I;16", "I;16B", "I", "F" and friends: high bit depth, one channel.
         array = _to_uint8(np.asarray(image), path)
         if array.ndim == 2 or array.shape[2] != 3:

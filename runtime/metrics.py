@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from runtime.errors import require
+
 #: Names of the threshold-dependent metrics, in the order tables show them.
 BINARY_METRICS: tuple[str, ...] = (
     "f1",
@@ -116,6 +118,7 @@ def binary_scores(counts: Confusion) -> dict[str, float]:
 
 def auc_roc(probability: np.ndarray, truth: np.ndarray) -> float:
     """Area under the ROC curve (``nan`` when truth holds one class only)."""
+    require("sklearn", "evaluate")
     from sklearn.metrics import roc_auc_score
 
     truth = np.asarray(truth).astype(bool).ravel()
@@ -126,6 +129,7 @@ def auc_roc(probability: np.ndarray, truth: np.ndarray) -> float:
 
 def auc_pr(probability: np.ndarray, truth: np.ndarray) -> float:
     """Area under the precision-recall curve, as average precision (``nan`` without positives)."""
+    require("sklearn", "evaluate")
     from sklearn.metrics import average_precision_score
 
     truth = np.asarray(truth).astype(bool).ravel()
@@ -146,6 +150,7 @@ def best_f1_threshold(probability: np.ndarray, truth: np.ndarray) -> tuple[float
     Returns:
         ``(threshold, f1)`` at the best operating point.
     """
+    require("sklearn", "evaluate")
     from sklearn.metrics import precision_recall_curve
 
     truth = np.asarray(truth).astype(bool).ravel()

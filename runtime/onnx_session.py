@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.errors import ModelFileError
+from runtime.errors import ModelFileError, require
 from runtime.model_card import ModelCard
 from runtime.providers import CPU, choose_providers, provider_label
 
@@ -46,6 +46,7 @@ class OnnxPredictor:
         Raises:
             ModelFileError: Missing, corrupt, lacking metadata, or not one input / one output.
         """
+        require("onnxruntime", "desktop")
         import onnxruntime as ort
 
         self.path = Path(path)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runtime.errors import require
+
 
 @dataclass(frozen=True)
 class Provider:
@@ -46,6 +48,7 @@ AUTO_MENU = "&Automatic (GPU if available)"
 
 def available_providers() -> list[str]:
     """onnxruntime names of the providers this onnxruntime build offers."""
+    require("onnxruntime", "desktop")
     import onnxruntime as ort
 
     return list(ort.get_available_providers())

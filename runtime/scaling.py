@@ -6,7 +6,8 @@ pixel count. The diameter is stored with each model (model card, ONNX metadata
 ``working_fov_diameter``); :data:`runtime.constants.WORKING_FOV_DIAMETER` is the default for
 models that carry none.
 
-Images are shrunk with area averaging (no aliasing) and enlarged with cubic interpolation;
+Images are shrunk with area averaging (no aliasing) and enlarged with cubic interpolation (Pillow's
+resampling filters: the clinic install carries no OpenCV);
 vessel labels are resampled as *area fractions* (``float32`` in [0, 1], the share of each new pixel
 that was vessel), not by nearest neighbour, so a thin vessel of a large photograph survives as
 a faint line instead of vanishing or turning into a broken staircase; FOV masks are resampled the
@@ -16,6 +17,7 @@ same way and thresholded at one half.
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 from runtime.constants import RESCALE_TOLERANCE, WORKING_FOV_DIAMETER
 from runtime.fov import fov_diameter
@@ -48,27 +50,38 @@ def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
     return max(8, round(height * scale)), max(8, round(width * scale))
 
 
+def _resize(array: np.ndarray, height: int, width: int, resample: Image.Resampling) -> np.ndarray:
+    """Resize an ``(H, W)`` or ``(H, W, C)`` uint8 or float array with a Pillow filter.
+
+    ``Image.Resampling.BOX`` averages the covered area when shrinking (like OpenCV's
+    ``INTER_AREA``); the other filters are antialiased when shrinking as well.
+    """
+    if array.dtype == np.uint8 and (array.ndim == 2 or array.shape[2] in (3, 4)):
+        return np.asarray(Image.fromarray(array).resize((width, height), resample))
+    values = np.asarray(array, dtype=np.float32)
+    if values.ndim == 2:
+        return np.asarray(Image.fromarray(values, mode="F").resize((width, height), resample))
+    channels = [_resize(values[:, :, c], height, width, resample) for c in range(values.shape[2])]
+    return np.stack(channels, axis=2)
+
+
 def resize_image(image: np.ndarray, scale: float) -> np.ndarray:
     """An RGB image resized by ``scale`` (area averaging to shrink, cubic to enlarge)."""
-    import cv2
-
     if scale == 1.0:
         return image
     height, width = scaled_size(*image.shape[:2], scale)
-    interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
-    return cv2.resize(image, (width, height), interpolation=interpolation)
+    resample = Image.Resampling.BOX if scale < 1.0 else Image.Resampling.BICUBIC
+    return _resize(image, height, width, resample)
 
 
 def resize_fraction(mask: np.ndarray, scale: float) -> np.ndarray:
     """A binary or fractional mask resized by ``scale`` as area fractions (float32, 0 to 1)."""
-    import cv2
-
     values = np.asarray(mask, dtype=np.float32)
     if scale == 1.0:
         return values
     height, width = scaled_size(*values.shape[:2], scale)
-    interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-    return np.clip(cv2.resize(values, (width, height), interpolation=interpolation), 0.0, 1.0)
+    resample = Image.Resampling.BOX if scale < 1.0 else Image.Resampling.BILINEAR
+    return np.clip(_resize(values, height, width, resample), 0.0, 1.0)
 
 
 def resize_mask(mask: np.ndarray, scale: float) -> np.ndarray:
@@ -80,9 +93,7 @@ def resize_mask(mask: np.ndarray, scale: float) -> np.ndarray:
 
 def resize_back(probability: np.ndarray, height: int, width: int) -> np.ndarray:
     """Probabilities computed at the working scale brought back to the photograph's size."""
-    import cv2
-
     if probability.shape[:2] == (height, width):
         return probability
-    resized = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
+    resized = _resize(probability, height, width, Image.Resampling.BILINEAR)
     return np.clip(resized, 0.0, 1.0)

@@ -54,11 +54,15 @@ def test_estimated_fov_and_rethreshold(engine):
     assert (painted[result.mask] == [255, 0, 0]).all()
 
 
-def test_rescaling_maps_back_to_the_original_size(engine):
+def test_rescaling_maps_back_to_the_original_size():
     import cv2
 
+    from runtime.engine import VesselEngine
     from runtime.imageio import read_binary, read_rgb
+    from runtime.models import shipped_model
 
+    # The shipped DRIVE model: a tiny test model is too weak to say whether two scales agree.
+    engine = VesselEngine.open(shipped_model("drive_unet_w16"), provider="cpu")
     image = read_rgb(DRIVE / "test" / "images" / "03_test.tif")
     fov = read_binary(DRIVE / "test" / "mask" / "03_test_mask.gif")
     direct = engine.segment(image, fov)
@@ -71,7 +75,7 @@ def test_rescaling_maps_back_to_the_original_size(engine):
     assert scaled.scale == pytest.approx(WORKING_FOV_DIAMETER / 1078, rel=0.02)
     back = cv2.resize(scaled.probability, (565, 584), interpolation=cv2.INTER_AREA)
     agree = ((back >= engine.threshold) == (direct.probability >= engine.threshold))[fov].mean()
-    assert agree > 0.95
+    assert agree > 0.98
 
 
 def test_tiling_matches_a_direct_run(tiny_export):

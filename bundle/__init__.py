@@ -1,0 +1,1 @@
+"""The one-folder app bundle (PyInstaller): ``make bundle`` builds and measures it."""
