@@ -11,7 +11,7 @@ MODEL  ?= saved_models/$(NAME)/$(NAME).keras
 ONNX   ?= saved_models/$(NAME)/$(NAME).onnx
 OUT    ?= results/demo
 
-.PHONY: help venv demo test test-fast lint format train lodo ship export evaluate desktop screenshots benchmark clean
+.PHONY: help venv demo test test-fast lint format train lodo ship export evaluate desktop screenshots benchmark bundle clean
 
 help:
 	@echo "make demo      segment the DRIVE test set with the default model ($(ONNX)); evaluate it on DRIVE and STARE test"
@@ -23,6 +23,7 @@ help:
 	@echo "make export    SavedModel, ONNX fp32/int8/fp16, LiteRT of MODEL + parity report"
 	@echo "make benchmark onnxruntime (fp32, int8) vs Keras latency table -> results/benchmark"
 	@echo "make desktop   start the desktop app (python -m desktop)"
+	@echo "make bundle    one-folder app bundle (PyInstaller) -> dist/vessel-desktop/, smoke-tested and measured"
 	@echo "make screenshots  render docs/desktop_*.png (ONNX=... for a model other than the shipped one)"
 
 $(STAMP): setup.cfg pyproject.toml
@@ -74,6 +75,11 @@ ship: $(STAMP)
 # report are committed for the shipped model.
 export: $(STAMP)
 	$(PY) -m export --model $(MODEL) --out $(dir $(MODEL)) --overwrite
+
+# The app for PCs without Python: dist/vessel-desktop/ (vessel-desktop + vessel-segment, models,
+# sample photograph), then its --smoke-test and start-up time -> dist/bundle_report.{json,md}.
+bundle: $(STAMP)
+	$(PY) -m bundle.build --dist dist
 
 benchmark: $(STAMP)
 	$(PY) -m export.benchmark --out results/benchmark

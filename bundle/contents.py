@@ -18,6 +18,7 @@ EXCLUDES: tuple[str, ...] = (
     "onnx",
     "ai_edge_litert",
     "sklearn",
+    "cv2",
     "matplotlib",
     "IPython",
     "tkinter",
