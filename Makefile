@@ -11,7 +11,7 @@ MODEL  ?= saved_models/$(NAME)/$(NAME).keras
 ONNX   ?= saved_models/$(NAME)/$(NAME).onnx
 OUT    ?= results/demo
 
-.PHONY: help venv demo test test-fast lint format train lodo ship export evaluate desktop screenshots benchmark bundle clean
+.PHONY: help venv demo test test-fast lint format train lodo ship export evaluate desktop screenshots benchmark bundle clinic-env clean
 
 help:
 	@echo "make demo      segment the DRIVE test set with the default model ($(ONNX)); evaluate it on DRIVE and STARE test"
@@ -24,6 +24,7 @@ help:
 	@echo "make benchmark onnxruntime (fp32, int8) vs Keras latency table -> results/benchmark"
 	@echo "make desktop   start the desktop app (python -m desktop)"
 	@echo "make bundle    one-folder app bundle (PyInstaller) -> dist/vessel-desktop/, smoke-tested and measured"
+	@echo "make clinic-env  size of the clinic install (wheel with the desktop extra in a new venv)"
 	@echo "make screenshots  render docs/desktop_*.png (ONNX=... for a model other than the shipped one)"
 
 $(STAMP): setup.cfg pyproject.toml
@@ -80,6 +81,10 @@ export: $(STAMP)
 # sample photograph), then its --smoke-test and start-up time -> dist/bundle_report.{json,md}.
 bundle: $(STAMP)
 	$(PY) -m bundle.build --dist dist
+
+# The clinic install measured: wheel[desktop] into a new venv -> results/clinic_env/.
+clinic-env: $(STAMP)
+	$(PY) -m bundle.clinic_env --out results/clinic_env
 
 benchmark: $(STAMP)
 	$(PY) -m export.benchmark --out results/benchmark
