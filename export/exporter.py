@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.constants import DATA_ROOT
+from runtime.constants import DATA_ROOT, MAX_F1_DROP
 from runtime.errors import UserInputError
 from runtime.model_card import ModelCard
 from runtime.providers import CPU
@@ -26,8 +26,6 @@ from runtime.reports import markdown_table, write_report
 
 #: Largest allowed max |Δ| against Keras for float32 artifacts.
 MAX_ABS_DIFF = 1e-4
-#: Largest allowed F1 drop of int8/fp16 against ONNX fp32 on the test set.
-MAX_F1_DROP = 0.005
 #: Side of the square resize used as the second parity size.
 PARITY_SIDE = 1024
 

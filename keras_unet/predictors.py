@@ -115,8 +115,16 @@ def load_model(path: str | Path) -> tuple[Predictor, ModelCard]:
     return loader(path)
 
 
-def load_engine(path: str | Path, **options) -> VesselEngine:
-    """An engine on a ``.keras`` or ``.onnx`` file (``options`` as :class:`VesselEngine`'s)."""
+def load_engine(
+    path: str | Path, backend: str = "onnxruntime", precision: str = "auto", **options
+) -> VesselEngine:
+    """An engine on a ``.keras`` or ``.onnx`` file (``options`` as :class:`VesselEngine`'s).
+
+    An ``.onnx`` file runs in ``backend`` at ``precision`` (see
+    :meth:`VesselEngine.open`); a ``.keras`` file in Keras, whatever they say.
+    """
+    if Path(path).suffix == ".onnx":
+        return VesselEngine.open(path, backend=backend, precision=precision, **options)
     predictor, card = load_model(path)
     return VesselEngine(predictor, card, **options)
 

@@ -94,27 +94,43 @@ class VesselEngine:
         self.predictor, self.card = predictor, card
         check_threshold(card.threshold, "the model's threshold")
         self.tile, self.overlap, self.rescale, self.tta = tile, overlap, rescale, tta
+        self.choice = None  # The runtime.gate.Choice that opened it (set by ``open``).
 
     @classmethod
     def open(
-        cls, model_path: str | Path, provider: str = "auto", threads: int = 0, **options
+        cls,
+        model_path: str | Path,
+        provider: str = "auto",
+        threads: int = 0,
+        *,
+        backend: str = "auto",
+        precision: str = "auto",
+        **options,
     ) -> VesselEngine:
-        """An engine on an exported ONNX model in onnxruntime.
+        """An engine on an exported ONNX model, in the backend and precision chosen.
 
         Args:
-            model_path: ``.onnx`` file exported by this project.
-            provider: ``auto`` or a key of :data:`runtime.providers.PROVIDERS`.
-            threads: onnxruntime intra-op threads (0: onnxruntime's default).
+            model_path: ``.onnx`` file exported by this project (fp32 or its ``.int8.onnx``).
+            provider: ``auto`` or a key of :data:`runtime.providers.PROVIDERS` (onnxruntime).
+            threads: Inference threads (0: the backend's default).
+            backend: ``auto`` (the fastest variant that passed this machine's accuracy gate,
+                see :func:`runtime.gate.choose_variant`) or a key of
+                :data:`runtime.backends.BACKENDS`.
+            precision: ``auto`` or ``fp32``, ``bf16``, ``int8``.
             **options: Keyword arguments of the constructor (``tile``, ``tta``...).
 
         Raises:
             ModelFileError: The model is missing, corrupt or lacks the metadata.
+            UserInputError: The backend is not installed, or the variant failed the gate.
         """
-        from runtime.onnx_session import OnnxPredictor
-        from runtime.providers import choose_providers
+        from runtime.backends import open_predictor
+        from runtime.gate import choose_variant
 
-        predictor = OnnxPredictor(model_path, providers=choose_providers(provider), threads=threads)
-        return cls(predictor, predictor.card, **options)
+        choice = choose_variant(model_path, backend, precision, provider)
+        predictor = open_predictor(choice.path, choice.backend, choice.precision, threads, provider)
+        engine = cls(predictor, predictor.card, **options)
+        engine.choice = choice
+        return engine
 
     @property
     def provider(self) -> str:
