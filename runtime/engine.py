@@ -284,19 +284,56 @@ class VesselEngine:
             ImageReadError: A file cannot be read, or its size does not suit (names the file).
             Cancelled: ``should_stop`` returned True.
         """
-        from runtime.datasets import find_fov_mask
-        from runtime.errors import ImageReadError
-        from runtime.imageio import read_binary, read_rgb
-
         if should_stop is not None and should_stop():
             raise Cancelled
-        fov_path = Path(fov_path) if fov_path is not None else find_fov_mask(path)
-        image = read_rgb(path)
-        if on_read is not None:
-            on_read(image)
-        fov = read_binary(fov_path) if fov_path is not None else None
+        image, fov, fov_path = read_photograph(path, fov_path, on_read)
+        result = self.segment_read(path, image, fov, threshold, progress, should_stop)
+        return image, result, fov_path
+
+    def segment_read(
+        self,
+        path: str | Path,
+        image: np.ndarray,
+        fov: np.ndarray | None,
+        threshold: float | None = None,
+        progress: TileCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> SegmentationResult:
+        """:meth:`segment` of a photograph read by :func:`read_photograph` from ``path``.
+
+        Raises:
+            ImageReadError: The image or its mask does not suit (names the file).
+        """
+        from runtime.errors import ImageReadError
+
         try:
-            result = self.segment(image, fov, threshold, progress=progress, should_stop=should_stop)
+            return self.segment(image, fov, threshold, progress=progress, should_stop=should_stop)
         except ValueError as exc:
             raise ImageReadError(path, str(exc)) from None
-        return image, result, fov_path
+
+
+def read_photograph(
+    path: str | Path,
+    fov_path: str | Path | None = None,
+    on_read: Callable[[np.ndarray], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, Path | None]:
+    """Read a photograph and its FOV mask, as :meth:`VesselEngine.segment_file` does.
+
+    The mask is ``fov_path`` if given, else the DRIVE-layout mask beside the image, else
+    ``None`` (the engine estimates it).
+
+    Returns:
+        ``(image, fov or None, mask file used or None)``.
+
+    Raises:
+        ImageReadError: A file cannot be read (names the file).
+    """
+    from runtime.datasets import find_fov_mask
+    from runtime.imageio import read_binary, read_rgb
+
+    fov_path = Path(fov_path) if fov_path is not None else find_fov_mask(path)
+    image = read_rgb(path)
+    if on_read is not None:
+        on_read(image)
+    fov = read_binary(fov_path) if fov_path is not None else None
+    return image, fov, fov_path

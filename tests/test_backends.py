@@ -76,7 +76,7 @@ def test_openvino_refuses_bad_batches_and_files(tmp_path: Path) -> None:
         OpenVinoPredictor(tmp_path / "missing.onnx")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
-    with pytest.raises(ModelFileError, match="junk.onnx"):
+    with pytest.raises(ModelFileError, match=r"junk\.onnx"):
         OpenVinoPredictor(junk)
 
 
