@@ -317,6 +317,11 @@ def export_all(
             artifact.gate = f"max abs Δ ≤ {MAX_ABS_DIFF:g}"
             artifact.passed = artifact.max_abs_diff <= MAX_ABS_DIFF
         report["artifacts"].append(artifact.as_dict())
+    if "onnx" in artifacts:
+        from runtime.gate import run_gate
+
+        log("gating the backends (onnxruntime, OpenVINO) and precisions on the test set")
+        report["backends"] = run_gate(paths["onnx"], data_dir)
     write_report(out_dir / "export_report", report, to_markdown(report))
     failed = [a for a in artifacts.values() if not a.passed]
     if failed:
@@ -431,4 +436,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         ],
     )
     lines += ["### max abs Δ against Keras, per input", parity]
+    if report.get("backends"):
+        from runtime.gate import to_markdown as gate_markdown
+
+        lines.append("#" + gate_markdown(report["backends"]))
     return "\n\n".join(lines)

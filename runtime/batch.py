@@ -232,9 +232,9 @@ def segment_batch(
     position = {index: at for at, (index, _) in enumerate(todo)}
     pipe = Pipeline(
         todo,
-        lambda item: _read_job(item[1]),
-        lambda item, read: _infer_job(engine, item[1], read, threshold),
-        lambda item, read, result: _finish_job(item[1], read[0], result, outputs_of(item[1])),
+        lambda item: read_job(item[1]),
+        lambda item, read: infer_job(engine, item[1], read, threshold),
+        lambda item, read, result: finish_job(item[1], read[0], result, outputs_of(item[1])),
         errors=(ImageReadError, OSError, ValueError),
     )
     with pipe:
@@ -296,18 +296,18 @@ def _segment_job(
         ImageReadError: The image cannot be read or used, or the engine failed on it.
         OSError: An output cannot be written.
     """
-    read = _read_job(job)
-    return _finish_job(job, read[0], _infer_job(engine, job, read, threshold), outputs)
+    read = read_job(job)
+    return finish_job(job, read[0], infer_job(engine, job, read, threshold), outputs)
 
 
-def _read_job(job: Job) -> tuple:
+def read_job(job: Job) -> tuple:
     """The image, its FOV mask (or ``None``) and the mask file (the pipeline's read step)."""
     from runtime.engine import read_photograph
 
     return read_photograph(job.source)
 
 
-def _infer_job(engine, job: Job, read: tuple, threshold: float | None):
+def infer_job(engine, job: Job, read: tuple, threshold: float | None):
     """The engine's result on a read image (the pipeline's inference step).
 
     Raises:
@@ -325,7 +325,7 @@ def _infer_job(engine, job: Job, read: tuple, threshold: float | None):
         raise ImageReadError(job.source, problem) from exc
 
 
-def _finish_job(job: Job, image, result, outputs: dict[str, Path]) -> dict[str, Any]:
+def finish_job(job: Job, image, result, outputs: dict[str, Path]) -> dict[str, Any]:
     """Write the image's PNGs and return its measurements row (the pipeline's write step).
 
     Raises:
