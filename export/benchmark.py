@@ -233,34 +233,51 @@ def run_benchmark(
 
 
 #: Per-image stages of the batch's main job (:mod:`runtime.batch`), as the benchmark times them.
-STAGES: tuple[str, ...] = ("read", "infer", "finish", "end_to_end")
+STAGES: tuple[str, ...] = ("read", "infer", "model", "write_pngs", "measure", "end_to_end")
 
 
 def run_end_to_end(variants: list[Variant], jobs: list, card, out_dir: Path, rounds: int) -> None:
     """Time the batch's per-image work with each variant, interleaved round by round.
 
-    Stages: ``read`` (decode the photograph and its FOV mask), ``infer`` (the engine: FOV,
-    working scale, model, threshold), ``finish`` (encode and write the three PNGs, measure), and
-    their sum ``end_to_end`` (what one image costs the sequential batch).
+    Stages (:mod:`runtime.batch`'s steps): ``read`` (decode the photograph and its FOV mask),
+    ``infer`` (the engine: FOV, working scale, padding, the model, threshold), of which
+    ``model`` is the predictor's own calls, ``write_pngs`` (compose, encode and write the
+    three PNGs), ``measure`` (the vessel measurements), and their sum ``end_to_end`` (what one
+    image costs the sequential batch).
     """
-    from runtime.batch import finish_job, infer_job, read_job
+    from runtime.batch import infer_job, measurement_row, read_job, write_outputs
     from runtime.engine import VesselEngine
     from runtime.outputs import OUTPUT_KINDS
+    from runtime.predictors import CallablePredictor
 
-    engines = [(v, VesselEngine(v.predictor, card)) for v in variants]
+    def timed(variant: Variant, spent: list[float]) -> CallablePredictor:
+        def predict(batch: np.ndarray) -> np.ndarray:
+            start = time.perf_counter()
+            output = variant.predictor.predict(batch)
+            spent.append(time.perf_counter() - start)
+            return output
+
+        return CallablePredictor(variant.name, variant.predictor.multiple, predict)
+
     for _ in range(rounds):
-        for variant, engine in engines:
+        for variant in variants:
+            spent: list[float] = []
+            engine = VesselEngine(timed(variant, spent), card)
             for job in jobs:
                 outputs = {kind: job.output(out_dir / "e2e", kind) for kind in OUTPUT_KINDS}
+                spent.clear()
                 times = [time.perf_counter()]
                 read = read_job(job)
                 times.append(time.perf_counter())
                 result = infer_job(engine, job, read, None)
                 times.append(time.perf_counter())
-                finish_job(job, read[0], result, outputs)
+                write_outputs(read[0], result, outputs)
                 times.append(time.perf_counter())
-                stages = zip(STAGES, [*np.diff(times), times[-1] - times[0]], strict=True)
-                for stage, seconds in stages:
+                measurement_row(job, read[0], result)
+                times.append(time.perf_counter())
+                read_s, infer_s, write_s, measure_s = np.diff(times)
+                values = (read_s, infer_s, sum(spent), write_s, measure_s, times[-1] - times[0])
+                for stage, seconds in zip(STAGES, values, strict=True):
                     variant.stage_ms.setdefault(stage, []).append(seconds * 1e3)
 
 

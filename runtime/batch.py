@@ -331,12 +331,27 @@ def finish_job(job: Job, image, result, outputs: dict[str, Path]) -> dict[str, A
     Raises:
         OSError: An output cannot be written.
     """
+    write_outputs(image, result, outputs)
+    return measurement_row(job, image, result)
+
+
+def write_outputs(image, result, outputs: dict[str, Path]) -> None:
+    """Compose, encode and write the mask, probability and overlay PNGs of one image.
+
+    Raises:
+        OSError: An output cannot be written.
+    """
     from runtime.imageio import write_png
-    from runtime.measurements import measure, rounded_row
     from runtime.outputs import output_images
 
     for kind, array in output_images(image, result.probability, result.mask).items():
         write_png(outputs[kind], array)
+
+
+def measurement_row(job: Job, image, result) -> dict[str, Any]:
+    """The image's row of ``measurements.csv``: its facts and vessel measurements."""
+    from runtime.measurements import measure, rounded_row
+
     return {
         "image": str(job.relative),
         "width": image.shape[1],
