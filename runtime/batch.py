@@ -239,6 +239,8 @@ def segment_batch(
     )
     with pipe:
         for index, job in enumerate(jobs, 1):
+            for outcome in pipe.ready():  # Report what has been written meanwhile.
+                handle(*outcome.item, outcome.value, outcome.error)
             if index not in position:
                 rows[index] = previous[str(job.relative)]
                 skipped += 1
