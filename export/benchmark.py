@@ -529,6 +529,8 @@ def main(argv: list[str] | None = None) -> int:
     images = [pad_to_multiple(read_rgb(s.image).astype(np.float32), multiple) for s in samples]
     height, width = images[0].shape[:2]
     images = [img for img in images if img.shape[:2] == (height, width)]
+    from runtime.gate import machine_fingerprint
+
     thread_counts = [int(t) for t in comma_list(args.threads)]
     variants, notes = build_variants(
         fp32,
@@ -577,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds,
         "batch": args.batch,
         "flops": flops,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        "machine": f"{machine_fingerprint()['cpu']}, {os.cpu_count()} CPUs, "
         f"{platform.system()} {platform.release()}",
         "rows": rows,
         "max_f1_drop": MAX_F1_DROP,
