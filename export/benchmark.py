@@ -484,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(PROVIDERS),
         help="providers to try (those not offered are noted and skipped)",
     )
-    cli.add_backend_options(p)
+    cli.add_backend_options(p, auto_help="every installed backend side by side")
     p.add_argument(
         "--e2e-rounds",
         type=int,

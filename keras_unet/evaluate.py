@@ -211,7 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
     cli.add_threshold_option(p)
-    cli.add_backend_options(p)
+    cli.add_backend_options(
+        p,
+        default="onnxruntime",
+        auto_help="the fastest backend that passed this machine's accuracy gate; "
+        "precision auto: the file's own",
+    )
     p.add_argument("--no-images", action="store_true", help="write only the metrics files")
     cli.add_quiet_option(p)
     return p

@@ -55,14 +55,25 @@ def add_provider_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0: default)")
 
 
-def add_backend_options(parser: argparse.ArgumentParser) -> None:
-    """``--backend`` (:data:`runtime.backends.BACKEND_CHOICES`) and ``--precision``."""
+#: What ``--backend auto`` / ``--precision auto`` mean where a CLI runs one model.
+AUTO_BACKEND_HELP = (
+    "the fastest variant that passed this machine's accuracy gate (python -m runtime.gate); "
+    "onnxruntime in the file's precision when none is recorded"
+)
+
+
+def add_backend_options(
+    parser: argparse.ArgumentParser, default: str = "auto", auto_help: str = AUTO_BACKEND_HELP
+) -> None:
+    """``--backend`` (:data:`runtime.backends.BACKEND_CHOICES`) and ``--precision``.
+
+    Args:
+        parser: The CLI's parser.
+        default: ``--backend``'s default.
+        auto_help: What ``auto`` means for this CLI.
+    """
     parser.add_argument(
-        "--backend",
-        default="auto",
-        choices=BACKEND_CHOICES,
-        help="inference backend (auto: the fastest variant that passed this machine's accuracy "
-        "gate, python -m runtime.gate; onnxruntime when none is recorded)",
+        "--backend", default=default, choices=BACKEND_CHOICES, help=f"backend (auto: {auto_help})"
     )
     parser.add_argument(
         "--precision",
