@@ -321,7 +321,7 @@ def export_all(
         from runtime.gate import run_gate
 
         log("gating the backends (onnxruntime, OpenVINO) and precisions on the test set")
-        report["backends"] = run_gate(paths["onnx"], data_dir)
+        report["backends"] = run_gate(paths["onnx"], data_dir, save=False)
     write_report(out_dir / "export_report", report, to_markdown(report))
     failed = [a for a in artifacts.values() if not a.passed]
     if failed:

@@ -257,6 +257,7 @@ def run_gate(
     rounds: int = 5,
     images: int | None = None,
     progress: bool = False,
+    save: bool = True,
 ) -> dict[str, Any]:
     """Gate and time every backend × precision of a model on this machine (module docstring).
 
@@ -267,9 +268,11 @@ def run_gate(
         rounds: Timed rounds (each runs every variant once, interleaved).
         images: Score only the first ``images`` test images (``None``: all 20).
         progress: Print one line per image to stderr.
+        save: Write the result to :func:`gate_record_path` (when all images were scored), so
+            ``auto`` uses it on this machine; never for a subset of the images.
 
     Returns:
-        The record (also written to :func:`gate_record_path` when all 20 images were scored).
+        The gate record.
     """
     from runtime.datasets import load_sample, split_samples
     from runtime.engine import VesselEngine
@@ -277,8 +280,8 @@ def run_gate(
     from runtime.tiling import pad_to_multiple
 
     fp32 = fp32_file(model_path)
-    samples = split_samples(data_root, "DRIVE", "test")
-    samples = samples[:images] if images else samples
+    every = split_samples(data_root, "DRIVE", "test")
+    samples = every[:images] if images else every
     results, engines = [], []
     for key, entry in BACKENDS.items():
         for precision in entry.precisions:
@@ -337,7 +340,7 @@ def run_gate(
             times[id(result)].append((time.perf_counter() - start) * 1e3)
     for result, _ in engines:
         result.p50_ms = float(np.median(times[id(result)]))
-    record = {
+    result = {
         "version": RECORD_VERSION,
         "model": str(fp32),
         "sha256": file_digest(fp32),
@@ -351,9 +354,9 @@ def run_gate(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "variants": [asdict(r) for r in results],
     }
-    if images is None or images >= 20:
-        write_json(gate_record_path(fp32), record)
-    return record
+    if save and len(samples) == len(every):
+        write_json(gate_record_path(fp32), result)
+    return result
 
 
 def to_markdown(record: dict[str, Any]) -> str:
