@@ -19,6 +19,8 @@ EXCLUDES: tuple[str, ...] = (
     "ai_edge_litert",
     "sklearn",
     "cv2",
+    # OpenVINO (an optional backend, ~100 MB) stays out of the bundle: it runs onnxruntime.
+    "openvino",
     "matplotlib",
     "IPython",
     "tkinter",

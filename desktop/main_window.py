@@ -57,6 +57,7 @@ from desktop.tasks import (
     segment_image,
 )
 from desktop.workers import Worker, WorkerPool
+from runtime.backends import AUTO_BACKEND_MENU, BACKEND_CHOICES, BACKENDS
 from runtime.constants import DEFAULT_THRESHOLD
 from runtime.imageio import IMAGE_SUFFIXES, is_image_file, write_png
 from runtime.providers import AUTO_MENU, PROVIDER_CHOICES, PROVIDERS, provider_label
@@ -291,6 +292,14 @@ class MainWindow(QMainWindow):
             action.setCheckable(True)
             self.provider_group.addAction(action)
             self.provider_actions[provider] = action
+        self.backend_group = QActionGroup(self)
+        self.backend_actions: dict[str, QAction] = {}
+        labels = {"auto": AUTO_BACKEND_MENU, **{k: b.menu for k, b in BACKENDS.items()}}
+        for backend in BACKEND_CHOICES:
+            action = self._action(labels[backend], lambda b=backend: self.set_backend(b))
+            action.setCheckable(True)
+            self.backend_group.addAction(action)
+            self.backend_actions[backend] = action
         self.about_action = self._action("&About…", self.show_about, key.HelpContents)
         self.about_qt_action = self._action("About &Qt…", lambda: QMessageBox.aboutQt(self))
 
@@ -324,6 +333,7 @@ class MainWindow(QMainWindow):
         model_menu.addActions([self.open_model_action, self.shipped_model_action])
         provider_menu = model_menu.addMenu("&Run on")
         provider_menu.addActions(list(self.provider_actions.values()))
+        model_menu.addMenu("&Backend").addActions(list(self.backend_actions.values()))
         help_menu = menu.addMenu("&Help")
         help_menu.addActions([self.about_action, self.about_qt_action])
 
@@ -358,6 +368,7 @@ class MainWindow(QMainWindow):
         controls.set_colour(self.prefs.colour)
         self.mode_actions[self._mode].setChecked(True)
         self.provider_actions[self.prefs.provider].setChecked(True)
+        self.backend_actions[self.prefs.backend].setChecked(True)
 
     # ----------------------------------------------------------------------- public actions
 
@@ -451,7 +462,7 @@ class MainWindow(QMainWindow):
         if remember:
             self.prefs = dataclasses.replace(self.prefs, model_path=str(path.resolve()))
             self._model_origin = "the model you chose"
-        worker = Worker(load_engine, path, self.prefs.provider)
+        worker = Worker(load_engine, path, self.prefs.provider, self.prefs.backend)
         worker.signals.finished.connect(self._model_ready)
         worker.signals.failed.connect(self._model_error)
         self._model_worker = worker
@@ -472,6 +483,13 @@ class MainWindow(QMainWindow):
         """Prefer ``auto``, ``cuda`` or ``cpu`` and reload the model with it."""
         self.prefs = dataclasses.replace(self.prefs, provider=provider)
         self.provider_actions[provider].setChecked(True)
+        if self.engine is not None:
+            self.load_model(self.engine.model_path)
+
+    def set_backend(self, backend: str) -> None:
+        """Prefer ``auto``, ``onnxruntime`` or ``openvino`` and reload the model with it."""
+        self.prefs = dataclasses.replace(self.prefs, backend=backend)
+        self.backend_actions[backend].setChecked(True)
         if self.engine is not None:
             self.load_model(self.engine.model_path)
 

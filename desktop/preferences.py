@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from runtime.backends import BACKEND_CHOICES
 from runtime.providers import PROVIDER_CHOICES
 from runtime.tiling import overlay
 
@@ -98,6 +99,7 @@ class Preferences:
             validation data and stored in the ONNX metadata).
         colour: Overlay RGB colour.
         provider: ``auto``, ``cuda`` or ``cpu``.
+        backend: ``auto`` or a key of :data:`runtime.backends.BACKENDS`.
         model_path: ``.onnx`` file the user chose, or ``""`` for the shipped model.
         recent_files: Recently opened images, most recent first.
     """
@@ -107,6 +109,7 @@ class Preferences:
     threshold: float | None = None
     colour: tuple[int, int, int] = DEFAULT_COLOUR
     provider: str = "auto"
+    backend: str = "auto"
     model_path: str = ""
     recent_files: list[str] = field(default_factory=list)
 
@@ -118,6 +121,10 @@ class Preferences:
         if self.provider not in PROVIDER_CHOICES:
             raise ValueError(
                 f"provider must be one of {', '.join(PROVIDER_CHOICES)}, received {self.provider!r}"
+            )
+        if self.backend not in BACKEND_CHOICES:
+            raise ValueError(
+                f"backend must be one of {', '.join(BACKEND_CHOICES)}, received {self.backend!r}"
             )
         if len(self.colour) != 3 or not all(0 <= c <= 255 for c in self.colour):
             raise ValueError(f"colour must be three values in 0-255, received {self.colour}")
@@ -135,6 +142,7 @@ class Preferences:
             "threshold": "" if self.threshold is None else repr(self.threshold),
             "colour": colour_to_hex(self.colour),
             "provider": self.provider,
+            "backend": self.backend,
             "model_path": self.model_path,
             "recent_files": json.dumps(self.recent_files),
         }
@@ -150,6 +158,7 @@ class Preferences:
             "threshold": lambda text: None if text == "" else _finite_float(text),
             "colour": hex_to_colour,
             "provider": str,
+            "backend": str,
             "model_path": str,
             "recent_files": _string_list,
         }

@@ -25,15 +25,18 @@ class TileProgress(NamedTuple):
     total: int
 
 
-def load_engine(model_path: str | Path, provider: str = "auto") -> VesselEngine:
-    """Open an ONNX model in onnxruntime.
+def load_engine(
+    model_path: str | Path, provider: str = "auto", backend: str = "auto"
+) -> VesselEngine:
+    """Open an ONNX model in ``backend`` (``auto``: the fastest that passed the accuracy gate).
 
     Raises:
         ModelFileError: The file is missing, corrupt or not a model exported by this project.
+        UserInputError: The backend is not installed, or it failed the accuracy gate.
     """
     from runtime.engine import VesselEngine
 
-    return VesselEngine.open(model_path, provider=provider)
+    return VesselEngine.open(model_path, provider=provider, backend=backend)
 
 
 def segment_image(

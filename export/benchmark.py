@@ -15,14 +15,16 @@ import argparse
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from runtime import cli
+from runtime.batch import Job
 from runtime.cli import comma_list
-from runtime.constants import DATA_ROOT
+from runtime.constants import DATA_ROOT, MAX_F1_DROP
 from runtime.errors import UserInputError, cli_errors
 from runtime.predictors import Predictor
 from runtime.reports import markdown_table, write_report
@@ -41,6 +43,7 @@ class Variant:
     times_ms: list[float] = field(default_factory=list)
     batch_times_ms: list[float] = field(default_factory=list)
     peak_extra_mb: float = float("nan")
+    stage_ms: dict[str, list[float]] = field(default_factory=dict)
 
 
 def onnx_flops(path: str | Path, height: int, width: int) -> float:
@@ -105,44 +108,80 @@ def build_variants(
     keras_path: Path | None,
     providers: list[str],
     threads: list[int],
+    backends: list[str] | None = None,
 ) -> tuple[list[Variant], list[str]]:
     """Every runnable combination, and notes on what was left out and why.
+
+    Every backend of :data:`runtime.backends.BACKENDS` runs each of its precisions (int8: the
+    QDQ file; bf16 where the CPU has it) at each thread count; onnxruntime on each provider.
 
     Args:
         onnx_fp32: The fp32 ONNX file.
         onnx_int8: The int8 ONNX file (timed on providers meant for int8).
         keras_path: A ``.keras`` file to time with Keras, when TensorFlow is installed.
-        providers: Keys of :data:`runtime.providers.PROVIDERS`.
-        threads: onnxruntime thread counts.
+        providers: Keys of :data:`runtime.providers.PROVIDERS` (onnxruntime's).
+        threads: Thread counts.
+        backends: Keys of :data:`runtime.backends.BACKENDS` (default: all).
     """
+    from runtime.backends import BACKENDS
     from runtime.onnx_session import OnnxPredictor
     from runtime.providers import PROVIDERS, available_providers
 
     variants, notes = [], []
-    offered = available_providers()
-    for key in providers:
-        provider = PROVIDERS[key]
-        if provider.ort_name not in offered:
-            notes.append(f"{provider.label}: not offered by this onnxruntime build")
+    files = {"fp32": onnx_fp32, "bf16": onnx_fp32, "int8": onnx_int8}
+    for key in backends or list(BACKENDS):
+        backend = BACKENDS[key]
+        if not backend.available():
+            notes.append(f"{backend.label}: not installed (extra [{backend.extra}])")
             continue
-        for count in threads:
-            for precision, path in (("fp32", onnx_fp32), ("int8", onnx_int8)):
-                if path is None or (precision == "int8" and not provider.runs_int8):
+        if key == "openvino":
+            from runtime.openvino_session import OpenVinoPredictor, cpu_supports
+
+            for precision in backend.precisions:
+                path = files[precision]
+                if path is None:
                     continue
-                model = OnnxPredictor(path, providers=[provider.ort_name], threads=count)
-                if model.provider != provider.ort_name:
-                    notes.append(f"{path.name}: {provider.label} fell back to {model.provider}")
+                if not cpu_supports(precision):
+                    notes.append(f"OpenVINO {precision}: this CPU has no {precision} support")
                     continue
-                variants.append(
-                    Variant(
-                        f"onnx {precision} {provider.label} {count}t",
-                        "onnxruntime",
-                        precision,
-                        provider.label,
-                        count,
-                        model,
+                for count in threads:
+                    model = OpenVinoPredictor(path, precision=precision, threads=count)
+                    variants.append(
+                        Variant(
+                            f"openvino {precision} CPU {count}t",
+                            "openvino",
+                            precision,
+                            "CPU",
+                            count,
+                            model,
+                        )
                     )
-                )
+            continue
+        offered = available_providers()
+        for provider_key in providers:
+            provider = PROVIDERS[provider_key]
+            if provider.ort_name not in offered:
+                notes.append(f"{provider.label}: not offered by this onnxruntime build")
+                continue
+            for count in threads:
+                for precision in backend.precisions:
+                    path = files[precision]
+                    if path is None or (precision == "int8" and not provider.runs_int8):
+                        continue
+                    model = OnnxPredictor(path, providers=[provider.ort_name], threads=count)
+                    if model.provider != provider.ort_name:
+                        notes.append(f"{path.name}: {provider.label} fell back to {model.provider}")
+                        continue
+                    variants.append(
+                        Variant(
+                            f"onnxruntime {precision} {provider.label} {count}t",
+                            "onnxruntime",
+                            precision,
+                            provider.label,
+                            count,
+                            model,
+                        )
+                    )
     if keras_path is not None:
         try:
             import tensorflow as tf
@@ -193,6 +232,87 @@ def run_benchmark(
             variant.batch_times_ms.append((time.perf_counter() - start) * 1e3)
 
 
+#: Per-image stages of the batch's main job (:mod:`runtime.batch`), as the benchmark times them.
+STAGES: tuple[str, ...] = ("read", "infer", "model", "write_pngs", "measure", "end_to_end")
+
+
+def run_end_to_end(variants: list[Variant], jobs: list, card, out_dir: Path, rounds: int) -> None:
+    """Time the batch's per-image work with each variant, interleaved round by round.
+
+    Stages (:mod:`runtime.batch`'s steps): ``read`` (decode the photograph and its FOV mask),
+    ``infer`` (the engine: FOV, working scale, padding, the model, threshold), of which
+    ``model`` is the predictor's own calls, ``write_pngs`` (compose, encode and write the
+    three PNGs), ``measure`` (the vessel measurements), and their sum ``end_to_end`` (what one
+    image costs the sequential batch).
+    """
+    from runtime.batch import infer_job, measurement_row, read_job, write_outputs
+    from runtime.engine import VesselEngine
+    from runtime.outputs import OUTPUT_KINDS
+    from runtime.predictors import CallablePredictor
+
+    def timed(variant: Variant, spent: list[float]) -> CallablePredictor:
+        def predict(batch: np.ndarray) -> np.ndarray:
+            start = time.perf_counter()
+            output = variant.predictor.predict(batch)
+            spent.append(time.perf_counter() - start)
+            return output
+
+        return CallablePredictor(variant.name, variant.predictor.multiple, predict)
+
+    for _ in range(rounds):
+        for variant in variants:
+            spent: list[float] = []
+            engine = VesselEngine(timed(variant, spent), card)
+            for job in jobs:
+                outputs = {kind: job.output(out_dir / "e2e", kind) for kind in OUTPUT_KINDS}
+                spent.clear()
+                times = [time.perf_counter()]
+                read = read_job(job)
+                times.append(time.perf_counter())
+                result = infer_job(engine, job, read, None)
+                times.append(time.perf_counter())
+                write_outputs(read[0], result, outputs)
+                times.append(time.perf_counter())
+                measurement_row(job, read[0], result)
+                times.append(time.perf_counter())
+                read_s, infer_s, write_s, measure_s = np.diff(times)
+                values = (read_s, infer_s, sum(spent), write_s, measure_s, times[-1] - times[0])
+                for stage, seconds in zip(STAGES, values, strict=True):
+                    variant.stage_ms.setdefault(stage, []).append(seconds * 1e3)
+
+
+def time_main_job(model: Path, jobs: list, out_dir: Path, rounds: int) -> list[dict[str, Any]]:
+    """Wall time of the whole batch (``vessel-segment``'s default engine), sequential vs overlapped.
+
+    The two are interleaved round by round; each run starts from an empty output folder.
+    """
+    import shutil
+
+    from runtime.batch import segment_batch
+    from runtime.engine import VesselEngine
+
+    engine = VesselEngine.open(model)
+    seconds: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(rounds):
+        for overlap in (False, True):
+            target = out_dir / f"main_job_{overlap}"
+            shutil.rmtree(target, ignore_errors=True)
+            start = time.perf_counter()
+            segment_batch(engine, jobs, target, overlap=overlap)
+            seconds[overlap].append(time.perf_counter() - start)
+    name = f"{engine.choice.backend} {engine.choice.precision}"
+    return [
+        {
+            "mode": "overlapped" if overlap else "sequential",
+            "variant": name,
+            "images": len(jobs),
+            "seconds": float(np.median(values)),
+            "ms_per_image": float(np.median(values)) / len(jobs) * 1e3,
+        }
+        for overlap, values in seconds.items()
+    ]
+
+
 def summarise(variants: list[Variant], flops: float, batch: int) -> list[dict[str, Any]]:
     """Per-variant statistics, with speed ratios against ONNX fp32 (same provider/threads)."""
     rows = []
@@ -212,6 +332,11 @@ def summarise(variants: list[Variant], flops: float, batch: int) -> list[dict[st
                 "peak_extra_mb": v.peak_extra_mb,
                 "gflop_per_s": flops / (p50 / 1e3) / 1e9 if flops else float("nan"),
                 "samples": len(v.times_ms),
+                **{
+                    f"{stage}_ms": float(np.median(v.stage_ms[stage]))
+                    for stage in STAGES
+                    if v.stage_ms.get(stage)
+                },
             }
         )
     fp32 = {
@@ -219,50 +344,108 @@ def summarise(variants: list[Variant], flops: float, batch: int) -> list[dict[st
         for r in rows
         if r["runtime"] == "onnxruntime" and r["precision"] == "fp32"
     }
+    for r in rows:  # OpenVINO on the CPU is compared with onnxruntime's CPU provider.
+        if r["runtime"] == "openvino" and ("CPU", r["threads"]) in fp32:
+            r["reference"] = fp32[("CPU", r["threads"])]
     best_fp32 = min(fp32.values()) if fp32 else float("nan")
     for r in rows:
-        reference = fp32.get((r["provider"], r["threads"]), best_fp32)
+        reference = r.pop("reference", fp32.get((r["provider"], r["threads"]), best_fp32))
         r["time_vs_onnx_fp32"] = r["p50_ms"] / reference
     return rows
 
 
+def _gate_cells(row: dict[str, Any]) -> list[Any]:
+    gate = row.get("gate")
+    if not gate:
+        return ["–", "–", "–", "–"]
+    return [gate["f1"], gate["f1_drop"], gate["max_abs_diff"], "pass" if gate["passed"] else "FAIL"]
+
+
 def to_markdown(result: dict[str, Any]) -> str:
-    """The benchmark as Markdown."""
+    """The benchmark as Markdown: model-only and end-to-end times with the accuracy gate."""
     batch = result["batch"]
     rows = [
         [
             r["variant"],
             r["p50_ms"],
             r["p95_ms"],
-            r["images_per_s_batch1"],
+            r["time_vs_onnx_fp32"],
+            r.get("end_to_end_ms", float("nan")),
             r[f"images_per_s_batch{batch}"],
             r["peak_extra_mb"],
             r["gflop_per_s"],
-            r["time_vs_onnx_fp32"],
+            *_gate_cells(r),
         ]
         for r in result["rows"]
     ]
     table = markdown_table(
         [
             "variant",
-            "p50 ms",
-            "p95 ms",
-            "img/s (b1)",
+            "model p50 ms",
+            "model p95 ms",
+            "model time / onnxruntime fp32",
+            "end-to-end ms / image",
             f"img/s (b{batch})",
             f"peak MB (b{batch})",
             "GFLOP/s",
-            "time / ONNX fp32",
+            "DRIVE test F1",
+            "F1 drop",
+            "max abs Δ (FOV)",
+            "gate",
         ],
         rows,
-        digits=2,
+        digits=4,
     )
     head = (
         f"## Inference benchmark: {result['input']} input, {result['images']} DRIVE test "
         f"images x {result['rounds']} rounds (interleaved), {result['flops'] / 1e9:.1f} "
-        f"GFLOP per image\n\nMachine: {result['machine']}"
+        f"GFLOP per image\n\nMachine: {result['machine']}\n\nModel-only: one padded image "
+        "through the predictor. End-to-end: the batch's per-image work, sequential (read the "
+        "photograph and its FOV mask, the engine, write three PNGs and measure). Gate: pooled "
+        f"DRIVE test F1 at the model's threshold against onnxruntime fp32 (drop ≤ "
+        f"{result.get('max_f1_drop', '')}); max abs Δ of the probabilities inside the FOV."
     )
+    parts = [head, table]
+    stage_rows = [
+        [r["variant"], *(r.get(f"{stage}_ms", float("nan")) for stage in STAGES)]
+        for r in result["rows"]
+        if "end_to_end_ms" in r
+    ]
+    if stage_rows:
+        parts.append(
+            "### Per-image stages (ms, median)\n\n"
+            + markdown_table(["variant", *STAGES], stage_rows, digits=1)
+        )
+    if result.get("main_job"):
+        reference = result.get("bare_onnxruntime_fp32_ms")
+        main_rows = [
+            [
+                m["mode"],
+                m["variant"],
+                m["images"],
+                m["seconds"],
+                m["ms_per_image"],
+                m["seconds"] / (reference * m["images"] / 1e3) if reference else float("nan"),
+            ]
+            for m in result["main_job"]
+        ]
+        parts.append(
+            "### Main job: the batch over the DRIVE test images (default engine)\n\n"
+            + markdown_table(
+                [
+                    "batch",
+                    "variant",
+                    "images",
+                    "seconds",
+                    "ms / image",
+                    "time / bare onnxruntime fp32 calls",
+                ],
+                main_rows,
+                digits=3,
+            )
+        )
     notes = "\n".join(f"- {n}" for n in result["notes"])
-    return "\n\n".join(filter(None, [head, table, notes]))
+    return "\n\n".join(filter(None, [*parts, notes]))
 
 
 @cli_errors
@@ -301,6 +484,29 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(PROVIDERS),
         help="providers to try (those not offered are noted and skipped)",
     )
+    cli.add_backend_options(p, auto_help="every installed backend side by side")
+    p.add_argument(
+        "--e2e-rounds",
+        type=int,
+        default=2,
+        help="rounds of the end-to-end per-image timing of every variant (0: skip)",
+    )
+    p.add_argument(
+        "--main-job-images",
+        type=int,
+        default=20,
+        help="DRIVE test images of the main-job timing, sequential vs overlapped (0: skip)",
+    )
+    p.add_argument("--main-job-rounds", type=int, default=1, help="rounds of the main-job timing")
+    p.add_argument(
+        "--no-gate", action="store_true", help="skip the accuracy gate (python -m runtime.gate)"
+    )
+    p.add_argument(
+        "--gate-images",
+        type=int,
+        default=None,
+        help="DRIVE test images the gate scores (default: all; a subset is not recorded)",
+    )
     p.add_argument("--out", default="results/benchmark", help="output folder")
     args = p.parse_args(argv)
     for name in ("images", "rounds", "batch"):
@@ -317,34 +523,70 @@ def main(argv: list[str] | None = None) -> int:
     keras_path = Path(args.keras) if args.keras else fp32.with_suffix(".keras")
     from runtime.onnx_session import OnnxPredictor
 
-    multiple = OnnxPredictor(fp32, providers=[CPU]).multiple
+    card = OnnxPredictor(fp32, providers=[CPU]).card
+    multiple = card.multiple
     samples = split_samples(args.data, "DRIVE", "test")[: args.images]
     images = [pad_to_multiple(read_rgb(s.image).astype(np.float32), multiple) for s in samples]
     height, width = images[0].shape[:2]
     images = [img for img in images if img.shape[:2] == (height, width)]
+    from runtime.gate import machine_fingerprint
+
+    thread_counts = [int(t) for t in comma_list(args.threads)]
     variants, notes = build_variants(
         fp32,
         int8 if int8.is_file() else None,
-        keras_path if keras_path.is_file() else None,
+        keras_path if keras_path.is_file() and args.backend == "auto" else None,
         providers,
-        [int(t) for t in comma_list(args.threads)],
+        thread_counts,
+        None if args.backend == "auto" else [args.backend],
     )
+    if args.precision != "auto":
+        variants = [v for v in variants if v.precision == args.precision]
     if not int8.is_file():
         notes.append(f"{int8}: not found, int8 not timed")
+    gate = None
+    if not args.no_gate:
+        from runtime.gate import gate_record_path, record_results, run_gate
+
+        record = run_gate(fp32, args.data, thread_counts[0], images=args.gate_images)
+        gate = record_results(record)
+        if args.gate_images is None:
+            notes.append(f"accuracy gate recorded for this machine in {gate_record_path(fp32)}")
+        notes.extend(f"{r.name}: {r.reason}" for r in gate.values() if r.reason)
     flops = onnx_flops(fp32, height, width)
     run_benchmark(variants, images, args.rounds, args.warmup, args.batch)
+    out = Path(args.out)
+    jobs = [Job(s.image, Path(s.image.name)) for s in samples]
+    if args.e2e_rounds > 0:
+        run_end_to_end(variants, jobs, card, out, args.e2e_rounds)
+    rows = summarise(variants, flops, args.batch)
+    for row in rows:
+        result_gate = gate.get((row["runtime"], row["precision"])) if gate else None
+        row["gate"] = asdict(result_gate) if result_gate else None
+    main_job = []
+    if args.main_job_images > 0:
+        main_samples = split_samples(args.data, "DRIVE", "test")[: args.main_job_images]
+        main_jobs = [Job(s.image, Path(s.image.name)) for s in main_samples]
+        main_job = time_main_job(fp32, main_jobs, out, args.main_job_rounds)
+    bare = [
+        r["p50_ms"]
+        for r in rows
+        if r["runtime"] == "onnxruntime" and r["precision"] == "fp32" and r["provider"] == "CPU"
+    ]
     result = {
         "input": f"{height}x{width}",
         "images": len(images),
         "rounds": args.rounds,
         "batch": args.batch,
         "flops": flops,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        "machine": f"{machine_fingerprint()['cpu']}, {os.cpu_count()} CPUs, "
         f"{platform.system()} {platform.release()}",
-        "rows": summarise(variants, flops, args.batch),
+        "rows": rows,
+        "max_f1_drop": MAX_F1_DROP,
+        "main_job": main_job,
+        "bare_onnxruntime_fp32_ms": min(bare) if bare else None,
         "notes": notes,
     }
-    out = Path(args.out)
     write_report(out / "benchmark", result, to_markdown(result))
     print(to_markdown(result))
     return 0

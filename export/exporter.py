@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.constants import DATA_ROOT
+from runtime.constants import DATA_ROOT, MAX_F1_DROP
 from runtime.errors import MissingDependencyError, UserInputError
 from runtime.model_card import ModelCard
 from runtime.providers import CPU
@@ -26,8 +26,6 @@ from runtime.reports import markdown_table, write_report
 
 #: Largest allowed max |Δ| against Keras for float32 artifacts.
 MAX_ABS_DIFF = 1e-4
-#: Largest allowed F1 drop of int8/fp16 against ONNX fp32 on the test set.
-MAX_F1_DROP = 0.005
 #: Side of the square resize used as the second parity size.
 PARITY_SIDE = 1024
 
@@ -319,6 +317,11 @@ def export_all(
             artifact.gate = f"max abs Δ ≤ {MAX_ABS_DIFF:g}"
             artifact.passed = artifact.max_abs_diff <= MAX_ABS_DIFF
         report["artifacts"].append(artifact.as_dict())
+    if "onnx" in artifacts:
+        from runtime.gate import run_gate
+
+        log("gating the backends (onnxruntime, OpenVINO) and precisions on the test set")
+        report["backends"] = run_gate(paths["onnx"], data_dir, save=False)
     write_report(out_dir / "export_report", report, to_markdown(report))
     failed = [a for a in artifacts.values() if not a.passed]
     if failed:
@@ -433,4 +436,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         ],
     )
     lines += ["### max abs Δ against Keras, per input", parity]
+    if report.get("backends"):
+        from runtime.gate import to_markdown as gate_markdown
+
+        lines.append("#" + gate_markdown(report["backends"]))
     return "\n\n".join(lines)

@@ -211,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
     cli.add_threshold_option(p)
+    cli.add_backend_options(
+        p,
+        default="onnxruntime",
+        auto_help="the fastest backend that passed this machine's accuracy gate; "
+        "precision auto: the file's own",
+    )
     p.add_argument("--no-images", action="store_true", help="write only the metrics files")
     cli.add_quiet_option(p)
     return p
@@ -224,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     threshold = cli.threshold_of(args)
     samples = split_samples(args.data, args.dataset, args.split)
-    engine = load_engine(args.model, tta=args.tta)
+    engine = load_engine(args.model, args.backend, args.precision, tta=args.tta)
     name = engine.card.name or Path(args.model).stem
     out = (
         Path(args.out)

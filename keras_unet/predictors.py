@@ -115,8 +115,19 @@ def load_model(path: str | Path) -> tuple[Predictor, ModelCard]:
     return loader(path)
 
 
-def load_engine(path: str | Path, **options) -> VesselEngine:
-    """An engine on a ``.keras`` or ``.onnx`` file (``options`` as :class:`VesselEngine`'s)."""
+def load_engine(
+    path: str | Path, backend: str = "onnxruntime", precision: str = "auto", **options
+) -> VesselEngine:
+    """An engine on a ``.keras`` or ``.onnx`` file (``options`` as :class:`VesselEngine`'s).
+
+    An ``.onnx`` file runs in ``backend`` (see :meth:`VesselEngine.open`) at ``precision``
+    (``auto``: the file's own, so an evaluation scores the file it is given); a ``.keras`` file
+    runs in Keras, whatever they say.
+    """
+    if Path(path).suffix == ".onnx":
+        if precision == "auto":
+            precision = "int8" if Path(path).name.endswith(".int8.onnx") else "fp32"
+        return VesselEngine.open(path, backend=backend, precision=precision, **options)
     predictor, card = load_model(path)
     return VesselEngine(predictor, card, **options)
 

@@ -163,6 +163,7 @@ def segment_batch(
     *,
     on_image: Callable[[ImageEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    overlap: bool = True,
 ) -> dict[str, Any]:
     """Segment ``jobs`` into ``out_dir`` (see module docstring).
 
@@ -182,6 +183,9 @@ def segment_batch(
             reason :data:`CANCELLED_PROBLEM` (so ``measurements.json`` lists them, and a later
             run resumes with them); images already done are still taken over, and the tables
             of the images done are written as usual. The image being segmented is finished.
+        overlap: Read the next images and write the previous ones while the model runs
+            (:class:`runtime.pipeline.Pipeline`; same outputs). An image's ``DONE`` then
+            follows once its outputs are written, possibly after the next image's ``STARTED``.
 
     Returns:
         ``{"rows": [...], "failed": [{"file", "error"}], "skipped": n, "settings": {...}}``;
@@ -194,8 +198,10 @@ def segment_batch(
     except OSError as exc:
         problem = exc.strerror or type(exc).__name__
         raise UserInputError(f"{out_dir}: cannot create the output folder ({problem})") from None
+    from runtime.pipeline import Pipeline
+
     previous = _previous_rows(out_dir)
-    rows, failed, skipped, stopped = [], [], 0, False
+    rows, failed, skipped, stopped = {}, {}, 0, False
 
     def tell(
         index: int,
@@ -207,29 +213,59 @@ def segment_batch(
         if on_image is not None:
             on_image(ImageEvent(index, len(jobs), job, state, message, row))
 
-    for index, job in enumerate(jobs, 1):
-        key = str(job.relative)
-        outputs = {kind: job.output(out_dir, kind) for kind in OUTPUT_KINDS}
-        if not force and all(p.is_file() for p in outputs.values()) and key in previous:
-            rows.append(previous[key])
-            skipped += 1
-            tell(index, job, ImageState.SKIPPED, row=previous[key])
-            continue
-        stopped = stopped or (should_stop is not None and should_stop())
-        if stopped:
-            error = f"{job.source}: {CANCELLED_PROBLEM}"
-            failed.append({"file": str(job.source), "error": error})
-            tell(index, job, ImageState.CANCELLED, error)
-            continue
-        tell(index, job, ImageState.STARTED)
-        try:
-            row = _segment_job(engine, job, outputs, threshold)
-        except (ImageReadError, OSError, ValueError) as exc:
-            failed.append({"file": str(job.source), "error": str(exc)})
-            tell(index, job, ImageState.FAILED, str(exc))
-            continue
-        rows.append(row)
-        tell(index, job, ImageState.DONE, row=row)
+    def outputs_of(job: Job) -> dict[str, Path]:
+        return {kind: job.output(out_dir, kind) for kind in OUTPUT_KINDS}
+
+    def handle(index: int, job: Job, row: dict[str, Any] | None, error: Exception | None) -> None:
+        if error is not None:
+            failed[index] = {"file": str(job.source), "error": str(error)}
+            tell(index, job, ImageState.FAILED, str(error))
+        else:
+            rows[index] = row
+            tell(index, job, ImageState.DONE, row=row)
+
+    def done_before(job: Job) -> bool:
+        outputs = outputs_of(job).values()
+        return not force and all(p.is_file() for p in outputs) and str(job.relative) in previous
+
+    todo = [(index, job) for index, job in enumerate(jobs, 1) if not done_before(job)]
+    position = {index: at for at, (index, _) in enumerate(todo)}
+    pipe = Pipeline(
+        todo,
+        lambda item: read_job(item[1]),
+        lambda item, read: infer_job(engine, item[1], read, threshold),
+        lambda item, read, result: finish_job(item[1], read[0], result, outputs_of(item[1])),
+        errors=(ImageReadError, OSError, ValueError),
+    )
+    with pipe:
+        for index, job in enumerate(jobs, 1):
+            for outcome in pipe.ready():  # Report what has been written meanwhile.
+                handle(*outcome.item, outcome.value, outcome.error)
+            if index not in position:
+                rows[index] = previous[str(job.relative)]
+                skipped += 1
+                tell(index, job, ImageState.SKIPPED, row=rows[index])
+                continue
+            stopped = stopped or (should_stop is not None and should_stop())
+            if stopped:
+                error = f"{job.source}: {CANCELLED_PROBLEM}"
+                failed[index] = {"file": str(job.source), "error": error}
+                tell(index, job, ImageState.CANCELLED, error)
+                continue
+            tell(index, job, ImageState.STARTED)
+            if overlap:
+                pipe.submit(position[index])
+                for outcome in pipe.ready():
+                    handle(*outcome.item, outcome.value, outcome.error)
+                continue
+            try:
+                row = _segment_job(engine, job, outputs_of(job), threshold)
+            except (ImageReadError, OSError, ValueError) as exc:
+                handle(index, job, None, exc)
+                continue
+            handle(index, job, row, None)
+        for outcome in pipe.drain():
+            handle(*outcome.item, outcome.value, outcome.error)
     report = {
         "settings": {
             "model": str(engine.model_path),
@@ -242,8 +278,8 @@ def segment_batch(
             "tile": engine.tile,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
-        "rows": rows,
-        "failed": failed,
+        "rows": [rows[index] for index in sorted(rows)],
+        "failed": [failed[index] for index in sorted(failed)],
         "skipped": skipped,
     }
     _write_tables(out_dir, report)
@@ -262,21 +298,62 @@ def _segment_job(
         ImageReadError: The image cannot be read or used, or the engine failed on it.
         OSError: An output cannot be written.
     """
+    read = read_job(job)
+    return finish_job(job, read[0], infer_job(engine, job, read, threshold), outputs)
+
+
+def read_job(job: Job) -> tuple:
+    """The image, its FOV mask (or ``None``) and the mask file (the pipeline's read step)."""
+    from runtime.engine import read_photograph
+
+    return read_photograph(job.source)
+
+
+def infer_job(engine, job: Job, read: tuple, threshold: float | None):
+    """The engine's result on a read image (the pipeline's inference step).
+
+    Raises:
+        ImageReadError: The image does not suit, or the engine failed on it.
+    """
     from runtime.errors import ImageReadError
-    from runtime.imageio import write_png
-    from runtime.measurements import measure, rounded_row
-    from runtime.outputs import output_images
 
     try:
-        image, result, _ = engine.segment_file(job.source, threshold=threshold)
+        return engine.segment_read(job.source, read[0], read[1], threshold)
     except (ImageReadError, OSError, ValueError):
         raise
     except Exception as exc:
         # Anything else (out of memory, an onnxruntime error) is this image's failure too.
         problem = f"segmentation failed ({type(exc).__name__}: {exc})"
         raise ImageReadError(job.source, problem) from exc
+
+
+def finish_job(job: Job, image, result, outputs: dict[str, Path]) -> dict[str, Any]:
+    """Write the image's PNGs and return its measurements row (the pipeline's write step).
+
+    Raises:
+        OSError: An output cannot be written.
+    """
+    write_outputs(image, result, outputs)
+    return measurement_row(job, image, result)
+
+
+def write_outputs(image, result, outputs: dict[str, Path]) -> None:
+    """Compose, encode and write the mask, probability and overlay PNGs of one image.
+
+    Raises:
+        OSError: An output cannot be written.
+    """
+    from runtime.imageio import write_png
+    from runtime.outputs import output_images
+
     for kind, array in output_images(image, result.probability, result.mask).items():
         write_png(outputs[kind], array)
+
+
+def measurement_row(job: Job, image, result) -> dict[str, Any]:
+    """The image's row of ``measurements.csv``: its facts and vessel measurements."""
+    from runtime.measurements import measure, rounded_row
+
     return {
         "image": str(job.relative),
         "width": image.shape[1],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from runtime.backends import BACKEND_CHOICES, PRECISION_CHOICES
 from runtime.constants import DATA_ROOT
 from runtime.datasets import DATASETS, SPLITS
 from runtime.model_card import check_threshold
@@ -51,7 +52,35 @@ def add_provider_options(parser: argparse.ArgumentParser) -> None:
         choices=PROVIDER_CHOICES,
         help="onnxruntime execution provider (auto: the best one offered)",
     )
-    parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: default)")
+    parser.add_argument("--threads", type=int, default=0, help="inference threads (0: default)")
+
+
+#: What ``--backend auto`` / ``--precision auto`` mean where a CLI runs one model.
+AUTO_BACKEND_HELP = (
+    "the fastest variant that passed this machine's accuracy gate (python -m runtime.gate); "
+    "onnxruntime in the file's precision when none is recorded"
+)
+
+
+def add_backend_options(
+    parser: argparse.ArgumentParser, default: str = "auto", auto_help: str = AUTO_BACKEND_HELP
+) -> None:
+    """``--backend`` (:data:`runtime.backends.BACKEND_CHOICES`) and ``--precision``.
+
+    Args:
+        parser: The CLI's parser.
+        default: ``--backend``'s default.
+        auto_help: What ``auto`` means for this CLI.
+    """
+    parser.add_argument(
+        "--backend", default=default, choices=BACKEND_CHOICES, help=f"backend (auto: {auto_help})"
+    )
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISION_CHOICES,
+        help="precision (int8 runs the model's .int8.onnx file; bf16 is OpenVINO's)",
+    )
 
 
 def add_quiet_option(parser: argparse.ArgumentParser) -> None:

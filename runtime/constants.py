@@ -51,3 +51,17 @@ def input_multiple(depth: int) -> int:
         The number that input height and width must be divisible by.
     """
     return 2**depth
+
+
+#: Largest allowed drop of DRIVE test F1 (FOV protocol, pooled) of any exported artifact or
+#: backend/precision variant against onnxruntime fp32: the accuracy gate of export and runtime.
+MAX_F1_DROP: float = 0.005
+#: Environment variable naming the folder where per-machine facts (accuracy-gate records of the
+#: backends) are kept; default: ``$XDG_CACHE_HOME/drive-vessel-unet``, else
+#: ``~/.cache/drive-vessel-unet``.
+CACHE_ENV: str = "VESSEL_CACHE_DIR"
+
+#: zlib level of every PNG the product writes (masks, probability maps, overlays). Level 1 encodes
+#: a DRIVE overlay about 5x faster than Pillow's default 6 for files about 14 % larger
+#: (README, "End to end"); PNG stays lossless at every level.
+PNG_COMPRESS_LEVEL: int = 1

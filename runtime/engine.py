@@ -94,27 +94,43 @@ class VesselEngine:
         self.predictor, self.card = predictor, card
         check_threshold(card.threshold, "the model's threshold")
         self.tile, self.overlap, self.rescale, self.tta = tile, overlap, rescale, tta
+        self.choice = None  # The runtime.gate.Choice that opened it (set by ``open``).
 
     @classmethod
     def open(
-        cls, model_path: str | Path, provider: str = "auto", threads: int = 0, **options
+        cls,
+        model_path: str | Path,
+        provider: str = "auto",
+        threads: int = 0,
+        *,
+        backend: str = "auto",
+        precision: str = "auto",
+        **options,
     ) -> VesselEngine:
-        """An engine on an exported ONNX model in onnxruntime.
+        """An engine on an exported ONNX model, in the backend and precision chosen.
 
         Args:
-            model_path: ``.onnx`` file exported by this project.
-            provider: ``auto`` or a key of :data:`runtime.providers.PROVIDERS`.
-            threads: onnxruntime intra-op threads (0: onnxruntime's default).
+            model_path: ``.onnx`` file exported by this project (fp32 or its ``.int8.onnx``).
+            provider: ``auto`` or a key of :data:`runtime.providers.PROVIDERS` (onnxruntime).
+            threads: Inference threads (0: the backend's default).
+            backend: ``auto`` (the fastest variant that passed this machine's accuracy gate,
+                see :func:`runtime.gate.choose_variant`) or a key of
+                :data:`runtime.backends.BACKENDS`.
+            precision: ``auto`` or ``fp32``, ``bf16``, ``int8``.
             **options: Keyword arguments of the constructor (``tile``, ``tta``...).
 
         Raises:
             ModelFileError: The model is missing, corrupt or lacks the metadata.
+            UserInputError: The backend is not installed, or the variant failed the gate.
         """
-        from runtime.onnx_session import OnnxPredictor
-        from runtime.providers import choose_providers
+        from runtime.backends import open_predictor
+        from runtime.gate import choose_variant
 
-        predictor = OnnxPredictor(model_path, providers=choose_providers(provider), threads=threads)
-        return cls(predictor, predictor.card, **options)
+        choice = choose_variant(model_path, backend, precision, provider)
+        predictor = open_predictor(choice.path, choice.backend, choice.precision, threads, provider)
+        engine = cls(predictor, predictor.card, **options)
+        engine.choice = choice
+        return engine
 
     @property
     def provider(self) -> str:
@@ -268,19 +284,56 @@ class VesselEngine:
             ImageReadError: A file cannot be read, or its size does not suit (names the file).
             Cancelled: ``should_stop`` returned True.
         """
-        from runtime.datasets import find_fov_mask
-        from runtime.errors import ImageReadError
-        from runtime.imageio import read_binary, read_rgb
-
         if should_stop is not None and should_stop():
             raise Cancelled
-        fov_path = Path(fov_path) if fov_path is not None else find_fov_mask(path)
-        image = read_rgb(path)
-        if on_read is not None:
-            on_read(image)
-        fov = read_binary(fov_path) if fov_path is not None else None
+        image, fov, fov_path = read_photograph(path, fov_path, on_read)
+        result = self.segment_read(path, image, fov, threshold, progress, should_stop)
+        return image, result, fov_path
+
+    def segment_read(
+        self,
+        path: str | Path,
+        image: np.ndarray,
+        fov: np.ndarray | None,
+        threshold: float | None = None,
+        progress: TileCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> SegmentationResult:
+        """:meth:`segment` of a photograph read by :func:`read_photograph` from ``path``.
+
+        Raises:
+            ImageReadError: The image or its mask does not suit (names the file).
+        """
+        from runtime.errors import ImageReadError
+
         try:
-            result = self.segment(image, fov, threshold, progress=progress, should_stop=should_stop)
+            return self.segment(image, fov, threshold, progress=progress, should_stop=should_stop)
         except ValueError as exc:
             raise ImageReadError(path, str(exc)) from None
-        return image, result, fov_path
+
+
+def read_photograph(
+    path: str | Path,
+    fov_path: str | Path | None = None,
+    on_read: Callable[[np.ndarray], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, Path | None]:
+    """Read a photograph and its FOV mask, as :meth:`VesselEngine.segment_file` does.
+
+    The mask is ``fov_path`` if given, else the DRIVE-layout mask beside the image, else
+    ``None`` (the engine estimates it).
+
+    Returns:
+        ``(image, fov or None, mask file used or None)``.
+
+    Raises:
+        ImageReadError: A file cannot be read (names the file).
+    """
+    from runtime.datasets import find_fov_mask
+    from runtime.imageio import read_binary, read_rgb
+
+    fov_path = Path(fov_path) if fov_path is not None else find_fov_mask(path)
+    image = read_rgb(path)
+    if on_read is not None:
+        on_read(image)
+    fov = read_binary(fov_path) if fov_path is not None else None
+    return image, fov, fov_path

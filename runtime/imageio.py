@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from runtime.constants import PNG_COMPRESS_LEVEL
 from runtime.errors import ImageReadError
 
 #: File suffixes treated as images when scanning folders.
@@ -162,7 +163,7 @@ def write_png(path: str | os.PathLike[str], array: np.ndarray) -> None:
     elif array.dtype != np.uint8:
         raise ValueError(f"write_png expects uint8 or bool, got {array.dtype}")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(os.fspath(path), format="PNG")
+    Image.fromarray(array).save(os.fspath(path), format="PNG", compress_level=PNG_COMPRESS_LEVEL)
 
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:

@@ -310,12 +310,25 @@ def _segment_arcs_and_chords(
     for node in ends:  # One end per segment starts the walk; closed loops have no ends.
         start_of.setdefault(int(labels[node]), int(node))
     points = np.argwhere(skeleton).astype(np.float64)  # Same order as the node numbers.
+    starts = list(start_of.values())
+    # One walk for all segments: from an extra node joined to one end of each, a breadth-first
+    # order visits every segment's pixels in order along the vessel (every node of a segment
+    # has at most two neighbours, and segments do not touch). One traversal instead of one per
+    # segment: each call of breadth_first_order re-validates the whole graph.
+    root = np.full(len(starts), n)
+    joined = coo_matrix(
+        (
+            np.ones(len(first) + len(starts), dtype=np.float64),
+            (np.concatenate([first, root]), np.concatenate([second, starts])),
+        ),
+        shape=(n + 1, n + 1),
+    ).tocsr()
+    order = breadth_first_order(joined, n, directed=False, return_predecessors=False)[1:]
+    order = order[np.argsort(labels[order], kind="stable")]
+    bounds = np.searchsorted(labels[order], labels[starts])
     arcs, chords = [], []
-    for start in start_of.values():
-        # Every node of a segment has at most two neighbours, so the walk from an end visits
-        # the pixels in order along the vessel.
-        order = breadth_first_order(graph, start, directed=False, return_predecessors=False)
-        path = points[order]
+    for start, begin in zip(starts, bounds, strict=True):
+        path = points[order[begin : begin + sizes[labels[start]]]]
         chord = float(np.hypot(*(path[-1] - path[0])))
         if chord > 0:
             arcs.append(_polyline_length(path, ARC_STEP))

@@ -101,21 +101,7 @@ class OnnxPredictor:
         Raises:
             ValueError: Not ``float32 (N, H, W, 3)``, or H/W not multiples of ``multiple``.
         """
-        if not isinstance(batch, np.ndarray) or batch.dtype != np.float32:
-            raise ValueError(
-                f"{self.path.name}: input must be a float32 numpy array, got "
-                f"{getattr(batch, 'dtype', type(batch).__name__)}"
-            )
-        if batch.ndim != 4 or batch.shape[3] != 3:
-            raise ValueError(
-                f"{self.path.name}: input must have shape (N, H, W, 3), got {batch.shape}"
-            )
-        height, width = batch.shape[1:3]
-        if height % self.multiple or width % self.multiple:
-            raise ValueError(
-                f"{self.path.name}: input height and width must be multiples of "
-                f"{self.multiple}, got {height}x{width} (pad the image first)"
-            )
+        check_batch(self.path.name, batch, self.multiple)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, H, W, 1)`` of a checked raw-RGB batch (see :meth:`check_input`)."""
@@ -139,6 +125,27 @@ class OnnxPredictor:
             "validation_metrics": card.validation_summary,
             "test_metrics": card.test_summary,
         }
+
+
+def check_batch(name: str, batch: np.ndarray, multiple: int) -> None:
+    """Refuse a batch a vessel graph cannot take, naming the model file ``name``.
+
+    Raises:
+        ValueError: Not ``float32 (N, H, W, 3)``, or H/W not multiples of ``multiple``.
+    """
+    if not isinstance(batch, np.ndarray) or batch.dtype != np.float32:
+        raise ValueError(
+            f"{name}: input must be a float32 numpy array, got "
+            f"{getattr(batch, 'dtype', type(batch).__name__)}"
+        )
+    if batch.ndim != 4 or batch.shape[3] != 3:
+        raise ValueError(f"{name}: input must have shape (N, H, W, 3), got {batch.shape}")
+    height, width = batch.shape[1:3]
+    if height % multiple or width % multiple:
+        raise ValueError(
+            f"{name}: input height and width must be multiples of "
+            f"{multiple}, got {height}x{width} (pad the image first)"
+        )
 
 
 def _first_line(exc: BaseException) -> str:

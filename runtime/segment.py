@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not resample images to the model's working scale (FOV diameter)",
     )
     cli.add_provider_options(p)
+    cli.add_backend_options(p)
     p.add_argument("--tile", type=int, default=1024, help="largest window run at once")
     cli.add_quiet_option(p)
     return p
@@ -75,14 +76,17 @@ def main(argv: list[str] | None = None) -> int:
         args.model or default_model(),
         provider=args.provider,
         threads=args.threads,
+        backend=args.backend,
+        precision=args.precision,
         tile=args.tile,
         rescale=not args.no_rescale,
         tta=args.tta,
     )
     if not args.quiet:
         print(
-            f"model {engine.card.name} ({engine.model_path.name}) on {engine.predictor.name}, "
-            f"threshold {threshold or engine.threshold:.4f}, {len(jobs)} image(s)",
+            f"model {engine.card.name} ({engine.model_path.name}) on {engine.predictor.name} "
+            f"({engine.choice.reason}), threshold {threshold or engine.threshold:.4f}, "
+            f"{len(jobs)} image(s)",
             file=sys.stderr,
         )
     report = segment_batch(

@@ -48,6 +48,14 @@ def make_drive_crops(root: Path, training_ids: list[str], test_ids: list[str]) -
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Gate records (per-machine facts) go to a temporary cache, never the user's."""
+    from runtime.constants import CACHE_ENV
+
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(scope="session")
 def drive_crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small DRIVE-layout data set: 6 training and 2 test crops of 96x96."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import shutil
@@ -222,6 +223,12 @@ def test_benchmark_writes_its_tables(tiny_export, tiny_run, tmp_path):
             "2",
             "--threads",
             "1",
+            "--e2e-rounds",
+            "1",
+            "--main-job-images",
+            "2",
+            "--gate-images",
+            "2",
             "--out",
             str(out),
         ]
@@ -229,15 +236,29 @@ def test_benchmark_writes_its_tables(tiny_export, tiny_run, tmp_path):
     assert code == 0
     result = json.loads((out / "benchmark.json").read_text())
     names = [r["variant"] for r in result["rows"]]
-    assert names == ["onnx fp32 CPU 1t", "onnx int8 CPU 1t", names[2]]
-    assert names[2].startswith("keras ")
+    assert names[:2] == ["onnxruntime fp32 CPU 1t", "onnxruntime int8 CPU 1t"]
+    assert names[-1].startswith("keras ")
+    openvino = [n for n in names if n.startswith("openvino ")]
+    if importlib.util.find_spec("openvino") is not None:  # Side by side with onnxruntime.
+        assert {"openvino fp32 CPU 1t", "openvino int8 CPU 1t"} <= set(openvino)
+    for row in result["rows"]:  # Model-only and end-to-end figures, and the gate's verdict.
+        assert 0 < row["infer_ms"] < row["end_to_end_ms"]
+        assert 0 < row["model_ms"] < row["infer_ms"]
+        assert row["read_ms"] > 0 and row["write_pngs_ms"] > 0 and row["measure_ms"] > 0
+        if row["runtime"] != "keras":
+            assert row["gate"]["passed"] == (row["gate"]["f1_drop"] <= 0.005)
+    assert result["rows"][0]["gate"]["f1_drop"] == 0.0
+    assert [m["mode"] for m in result["main_job"]] == ["sequential", "overlapped"]
+    assert all(m["images"] == 2 and m["seconds"] > 0 for m in result["main_job"])
     fp32 = result["rows"][0]
     assert fp32["p50_ms"] > 0 and fp32["time_vs_onnx_fp32"] == 1.0 and fp32["samples"] == 2
     assert result["input"] == "584x568"  # DRIVE padded to the tiny model's multiple of 4
     flops = benchmark.onnx_flops(tiny_export / "tiny.onnx", 584, 568)
     assert result["flops"] == pytest.approx(flops, rel=1e-9)
     assert fp32["gflop_per_s"] == pytest.approx(result["flops"] / fp32["p50_ms"] / 1e6)
-    assert "| onnx int8 CPU 1t |" in (out / "benchmark.md").read_text()
+    markdown = (out / "benchmark.md").read_text()
+    assert "| onnxruntime int8 CPU 1t |" in markdown
+    assert "### Main job" in markdown and "### Per-image stages" in markdown
 
 
 def test_flop_count_by_hand(tmp_path):

@@ -43,6 +43,13 @@ def test_every_artifact_is_written_and_passes_its_gate(tiny_export):
     assert abs(by_format["int8"]["test"]["f1"] - by_format["onnx"]["test"]["f1"]) <= 0.005
     assert by_format["onnx"]["test"]["f1"] == pytest.approx(report["keras"]["test"]["f1"], abs=1e-4)
     assert "| int8 |" in (tiny_export / "export_report.md").read_text()
+    # Every backend x precision is accuracy-gated against onnxruntime fp32 in the report.
+    gate = {(v["backend"], v["precision"]): v for v in report["backends"]["variants"]}
+    assert gate[("onnxruntime", "fp32")]["passed"] and gate[("onnxruntime", "fp32")]["f1_drop"] == 0
+    assert gate[("onnxruntime", "int8")]["f1"] == pytest.approx(by_format["int8"]["test"]["f1"])
+    for row in gate.values():
+        assert row["passed"] == (row["f1_drop"] <= 0.005) or row["reason"]
+    assert "Accuracy gate" in (tiny_export / "export_report.md").read_text()
 
 
 def test_onnx_graph_names_shapes_and_metadata(tiny_export, tiny_run):
@@ -180,7 +187,7 @@ def test_missing_converter_is_one_line(tiny_run, drive_crops, tmp_path, monkeypa
     report = json.loads((tmp_path / "o" / "export_report.json").read_text())
     assert report["skipped"][0]["format"] == "onnx"
     assert (
-        "tf2onnx is not installed; install it with: pip install -e '.[export]'"
+        'tf2onnx is not installed; install it with: pip install "drive-vessel-unet[export]"'
         in (report["skipped"][0]["reason"])
     )
     assert report["artifacts"] == []
