@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cli.add_provider_options(p)
     p.add_argument("--tile", type=int, default=1024, help="largest window run at once")
+    cli.add_scale_options(p)
     cli.add_quiet_option(p)
     return p
 
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     threshold = cli.threshold_of(args)
+    scale = cli.scale_of(args)
     jobs = collect_jobs(args.inputs, args.recursive)
     if not jobs:
         raise UserInputError("no image files found in the inputs")
@@ -82,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quiet:
         print(
             f"model {engine.card.name} ({engine.model_path.name}) on {engine.predictor.name}, "
-            f"threshold {threshold or engine.threshold:.4f}, {len(jobs)} image(s)",
+            f"threshold {threshold or engine.threshold:.4f}, scale: {scale.describe()}, "
+            f"{len(jobs)} image(s)",
             file=sys.stderr,
         )
     report = segment_batch(
@@ -92,11 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         args.force,
         threshold,
         on_image=None if args.quiet else print_progress,
+        scale=scale,
     )
     done = len(report["rows"])
+    rejected = sum(row.get("status") == "rejected" for row in report["rows"])
     print(
-        f"{done} segmented ({report['skipped']} already done), {len(report['failed'])} failed; "
-        f"results in {out_dir} (measurements.csv)"
+        f"{done} segmented ({report['skipped']} already done, {rejected} rejected by the "
+        f"quality gate), {len(report['failed'])} failed; results in {out_dir} (measurements.csv)"
     )
     for failure in report["failed"]:
         print(f"failed: {failure['error']}", file=sys.stderr)

@@ -20,7 +20,9 @@ those working pixels into micrometres, in one of three ways:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from runtime.constants import DEFAULT_FOV_DEGREES, RETINA_UM_PER_DEGREE
 from runtime.errors import UserInputError
@@ -105,6 +107,11 @@ class Scale:
             "pixel_size_um": self.pixel_size_um,
             "scale": self.describe(),
         }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Scale:
+        """The scale :meth:`as_dict` recorded (FOV-relative when it names neither value)."""
+        return cls(fov_degrees=values.get("fov_degrees"), pixel_size_um=values.get("pixel_size_um"))
 
     def unit(self, dimension: str) -> Unit:
         """The unit a ``"length"`` or ``"width"`` is shown in with this scale."""
