@@ -28,6 +28,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -41,8 +42,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.batch import default_output_folder
 from desktop.batch_dialog import BatchDialog
-from desktop.formatting import about_html, image_facts
+from desktop.formatting import about_html, image_facts, shortcuts_html
 from desktop.image_view import ZOOM_STEP, ImageView
 from desktop.model_choice import choose_model
 from desktop.panels import ImageListPanel, SidePanel
@@ -57,9 +59,11 @@ from desktop.tasks import (
     segment_image,
 )
 from desktop.workers import Worker, WorkerPool
-from runtime.constants import DEFAULT_THRESHOLD
+from runtime.constants import DEFAULT_FOV_DEGREES, DEFAULT_THRESHOLD
 from runtime.imageio import IMAGE_SUFFIXES, is_image_file, write_png
+from runtime.provenance import RunSettings
 from runtime.providers import AUTO_MENU, PROVIDER_CHOICES, PROVIDERS, provider_label
+from runtime.units import MAX_FOV_DEGREES, Scale
 
 if TYPE_CHECKING:
     from runtime.engine import VesselEngine
@@ -68,6 +72,8 @@ if TYPE_CHECKING:
 MAX_CACHED_IMAGES = 8
 #: Pause after the threshold last moved before the measurements are recomputed (ms).
 MEASURE_DELAY_MS = 250
+#: Camera fields of view offered in Image ▸ Measurement scale (degrees; any other by hand).
+CAMERA_FIELDS_OF_VIEW: tuple[float, ...] = (30.0, 45.0, 50.0, 60.0)
 #: Suffix of model files that can be opened or dropped.
 MODEL_SUFFIX = ".onnx"
 
@@ -129,7 +135,7 @@ class MainWindow(QMainWindow):
         self._model_worker: Worker | None = None
         self._segment_worker: Worker | None = None
         self._measure_worker: Worker | None = None
-        self._measure_request: tuple[ImageDocument, float] | None = None
+        self._measure_request: tuple[ImageDocument, float, Scale] | None = None
         self._inference = WorkerPool(1, self)  # Model loads and segmentations, one at a time.
         self._background = WorkerPool(1, self)  # Re-measuring after the threshold moved.
         self._batch_pool = WorkerPool(1, self)
@@ -291,7 +297,27 @@ class MainWindow(QMainWindow):
             action.setCheckable(True)
             self.provider_group.addAction(action)
             self.provider_actions[provider] = action
-        self.about_action = self._action("&About…", self.show_about, key.HelpContents)
+        self.scale_group = QActionGroup(self)
+        self.scale_actions: dict[Scale, QAction] = {}
+        for degrees in CAMERA_FIELDS_OF_VIEW:
+            scale = Scale(fov_degrees=degrees)
+            self.scale_actions[scale] = act(
+                f"{degrees:g}° camera field of view", lambda s=scale: self.set_scale(s)
+            )
+        self.scale_actions[Scale.relative()] = act(
+            "No scale (FOV-relative units)", lambda: self.set_scale(Scale.relative())
+        )
+        self.scale_fov_action = act("Other field of &view…", self.scale_fov_dialog)
+        self.scale_pixel_action = act("Known &pixel size…", self.pixel_size_dialog)
+        for action in (
+            *self.scale_actions.values(),
+            self.scale_fov_action,
+            self.scale_pixel_action,
+        ):
+            action.setCheckable(True)
+            self.scale_group.addAction(action)
+        self.shortcuts_action = self._action("&Keyboard shortcuts", self.show_shortcuts, "F1")
+        self.about_action = self._action("&About…", self.show_about)
         self.about_qt_action = self._action("About &Qt…", lambda: QMessageBox.aboutQt(self))
 
     def _build_menus_and_toolbar(self) -> None:
@@ -312,6 +338,11 @@ class MainWindow(QMainWindow):
             [self.resegment_action, self.cancel_action, self.fov_action, self.next_action]
         )
         image_menu.addAction(self.previous_action)
+        image_menu.addSeparator()
+        scale_menu = image_menu.addMenu("Measurement &scale")
+        scale_menu.addActions(list(self.scale_actions.values()))
+        scale_menu.addSeparator()
+        scale_menu.addActions([self.scale_fov_action, self.scale_pixel_action])
         view_menu = menu.addMenu("&View")
         view_menu.addActions(list(self.mode_actions.values()))
         view_menu.addSeparator()
@@ -325,7 +356,7 @@ class MainWindow(QMainWindow):
         provider_menu = model_menu.addMenu("&Run on")
         provider_menu.addActions(list(self.provider_actions.values()))
         help_menu = menu.addMenu("&Help")
-        help_menu.addActions([self.about_action, self.about_qt_action])
+        help_menu.addActions([self.shortcuts_action, self.about_action, self.about_qt_action])
 
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("main")
@@ -358,6 +389,7 @@ class MainWindow(QMainWindow):
         controls.set_colour(self.prefs.colour)
         self.mode_actions[self._mode].setChecked(True)
         self.provider_actions[self.prefs.provider].setChecked(True)
+        self._check_scale()
 
     # ----------------------------------------------------------------------- public actions
 
@@ -499,6 +531,73 @@ class MainWindow(QMainWindow):
         self.set_threshold(self.engine.threshold)
         self.prefs = dataclasses.replace(self.prefs, threshold=None)
 
+    def set_scale(self, scale: Scale) -> None:
+        """Measure lengths and widths with ``scale`` (re-measures the current image)."""
+        self.prefs = self.prefs.with_scale(scale)
+        self._check_scale()
+        self.batch_dialog.set_scale(scale)
+        document = self.document
+        if document is not None and document.result is not None:
+            self.side.measurements.show_updating()
+            self._measure_timer.start()
+        self.statusBar().showMessage(f"Measurement scale: {scale.describe()}", 5000)
+
+    def _check_scale(self) -> None:
+        scale = self.prefs.scale
+        if scale in self.scale_actions:
+            self.scale_actions[scale].setChecked(True)
+        elif scale.pixel_size_um is not None:
+            self.scale_pixel_action.setChecked(True)
+        else:
+            self.scale_fov_action.setChecked(True)
+        self.scale_fov_action.setText(
+            f"Other field of &view ({scale.fov_degrees:g}°)…"
+            if self.scale_fov_action.isChecked()
+            else "Other field of &view…"
+        )
+        self.scale_pixel_action.setText(
+            f"Known &pixel size ({scale.pixel_size_um:g} µm)…"
+            if scale.pixel_size_um is not None
+            else "Known &pixel size…"
+        )
+
+    def scale_fov_dialog(self) -> None:
+        """Ask for the camera's field of view in degrees."""
+        current = self.prefs.fov_degrees or DEFAULT_FOV_DEGREES
+        degrees, ok = QInputDialog.getDouble(
+            self,
+            "Camera field of view",
+            "Field of view across the FOV disc, in degrees:",
+            current,
+            1.0,
+            MAX_FOV_DEGREES,
+            1,
+        )
+        if ok:
+            self.set_scale(Scale(fov_degrees=degrees))
+        else:
+            self._check_scale()
+
+    def pixel_size_dialog(self) -> None:
+        """Ask for the photographs' pixel size on the retina in µm."""
+        current = self.prefs.pixel_size_um or 10.0
+        size, ok = QInputDialog.getDouble(
+            self, "Pixel size", "Size of one pixel on the retina, in µm:", current, 0.01, 1000.0, 2
+        )
+        if ok:
+            self.set_scale(Scale(fov_degrees=None, pixel_size_um=size))
+        else:
+            self._check_scale()
+
+    def show_shortcuts(self) -> None:
+        """Help ▸ Keyboard shortcuts: every action that has one."""
+        box = QMessageBox(self)
+        box.setWindowTitle("Keyboard shortcuts")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(shortcuts_html(self.findChildren(QAction)))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
     def set_opacity(self, opacity: float) -> None:
         """Overlay opacity in [0, 1]."""
         self.prefs = dataclasses.replace(self.prefs, opacity=float(opacity))
@@ -515,12 +614,18 @@ class MainWindow(QMainWindow):
     def export_current(self, kind: ViewMode, path: str | Path) -> Path:
         """Write the current image's mask or overlay (as on screen) to ``path`` as PNG.
 
+        The PNG's text chunks record the model, threshold, scale and date
+        (:meth:`runtime.provenance.RunSettings.png_text`).
+
         Raises:
             ValueError: No segmented image.
         """
         if self.document is None:
             raise ValueError("no image is open")
-        write_png(path, export_array(self.document, self.display, kind))
+        text = None
+        if self.engine is not None:
+            text = RunSettings.of(self.engine, self._threshold, self.prefs.scale).png_text()
+        write_png(path, export_array(self.document, self.display, kind), text)
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return Path(path)
 
@@ -599,13 +704,18 @@ class MainWindow(QMainWindow):
         """Choose where to save the mask or overlay."""
         if self.document is None or self.document.result is None:
             return
-        default = self.document.path.parent / export_name(self.document.path, kind)
+        photographs = self.document.path.parent.resolve()
+        folder = Path(self.prefs.export_folder or default_output_folder(photographs))
+        if folder.resolve() == photographs:  # Never suggest the photographs' own folder.
+            folder = default_output_folder(photographs)
+        default = folder / export_name(self.document.path, kind)
         path, _ = QFileDialog.getSaveFileName(
             self, f"Export {kind.label.lower()}", str(default), "PNG image (*.png)"
         )
         if path:
             if not path.lower().endswith(".png"):
                 path += ".png"
+            self.prefs = dataclasses.replace(self.prefs, export_folder=str(Path(path).parent))
             try:
                 self.export_current(kind, path)
             except (OSError, ValueError) as exc:
@@ -615,6 +725,7 @@ class MainWindow(QMainWindow):
         """Show the batch window (for ``folder``, or the folder of the current image)."""
         dialog = self.batch_dialog
         dialog.set_engine(self.engine, self.prefs.threshold)
+        dialog.set_scale(self.prefs.scale)
         if folder is not None:
             dialog.set_folder(folder)
         elif not dialog.input_edit.text() and self.document is not None:
@@ -638,6 +749,7 @@ class MainWindow(QMainWindow):
             path,
             threshold=self._threshold,
             fov_path=fov_path,
+            scale=self.prefs.scale,
             cancellable=True,
             reports_progress=True,
         )
@@ -756,30 +868,32 @@ class MainWindow(QMainWindow):
         document = self.document
         if document is None or document.result is None:
             return
-        if document.measured_threshold == self._threshold:
+        if not self._needs_measuring(document):
             self._show_measurements(document)
             return
         if self._measure_worker is not None:
             self._measure_worker.cancel()
-        worker = Worker(measure_result, document.result, self._threshold)
+        scale = self.prefs.scale
+        worker = Worker(measure_result, document.result, self._threshold, scale)
         worker.signals.finished.connect(self._measured)
         worker.signals.failed.connect(self._measure_failed)
         self._measure_worker = worker
-        self._measure_request = (document, self._threshold)
+        self._measure_request = (document, self._threshold, scale)
         self._background.start(worker)
 
     def _measured(self, measurements: dict[str, Any]) -> None:
         if not self._from_current(self._measure_worker):
             return
         self._measure_worker = None
-        document, threshold = self._measure_request or (None, None)
+        document, threshold, scale = self._measure_request or (None, None, None)
         if document is None:
             return
         document.measurements = measurements
         document.measured_threshold = threshold
+        document.measured_scale = scale
         if document is self.document:
             self._show_measurements(document)
-            if threshold != self._threshold:
+            if self._needs_measuring(document):
                 self._measure_timer.start()
         self.measurements_updated.emit(document)
 
@@ -799,7 +913,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.view)
         self.setWindowTitle(f"{document.path.name} — {APPLICATION_TITLE}")
         self.side.facts.show_facts(image_facts(document))
-        if document.result is not None and document.measured_threshold != self._threshold:
+        if document.result is not None and self._needs_measuring(document):
             self.side.measurements.show_updating()
             self._measure_timer.start()
         else:
@@ -810,8 +924,21 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self.image_shown.emit(document)
 
+    def _needs_measuring(self, document: ImageDocument) -> bool:
+        """Whether the document's measurements are for another threshold or scale."""
+        return (
+            document.measured_threshold != self._threshold
+            or document.measured_scale != self.prefs.scale
+        )
+
     def _show_measurements(self, document: ImageDocument) -> None:
-        self.side.measurements.show_measurements(document.measurements, document.measured_threshold)
+        result = document.result
+        self.side.measurements.show_measurements(
+            document.measurements,
+            document.measured_threshold,
+            document.measured_scale or self.prefs.scale,
+            result.quality if result is not None else None,
+        )
         self.side.facts.show_facts(image_facts(document))
 
     def _schedule_render(self) -> None:

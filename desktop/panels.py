@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
 
 from desktop.formatting import FACT_LABELS, measurement_rows
 from desktop.preferences import PRESET_COLOURS, colour_to_hex
+from runtime.quality import Quality
+from runtime.units import Scale
 
 #: Threshold slider resolution: steps between 0 and 1.
 THRESHOLD_STEPS = 1000
@@ -210,13 +212,38 @@ class MeasurementsPanel(_FormPanel):
         self._form.addRow(self.note)
         self.show_measurements({}, None)
 
-    def show_measurements(self, measurements: dict, threshold: float | None) -> None:
-        """Show ``measurements`` (empty: dashes) measured at ``threshold``."""
-        self._show_rows(measurement_rows(measurements))
-        if threshold is None or not measurements:
+    def show_measurements(
+        self,
+        measurements: dict,
+        threshold: float | None,
+        scale: Scale | None = None,
+        quality: Quality | None = None,
+    ) -> None:
+        """Show ``measurements`` (empty: dashes) measured at ``threshold`` with ``scale``.
+
+        The ``Quality`` row says whether the photograph passed the quality gate (in red, with
+        the reasons, when it did not: then no value is shown); the ``Scale`` row says where the
+        units come from.
+        """
+        scale = scale or Scale()
+        rejected = quality is not None and not quality.ok
+        self._show_rows(measurement_rows({} if rejected else measurements, scale))
+        quality_text = "–" if quality is None else quality.flag
+        self._show_rows(
+            [
+                ("Quality", quality_text, "Quality gate: FOV, exposure, sharpness, colour"),
+                ("Scale", scale.describe(), "Where the units of lengths and widths come from"),
+            ]
+        )
+        self._values["Quality"].setStyleSheet(
+            "color: rgb(200, 30, 30); font-weight: bold;" if rejected else ""
+        )
+        if threshold is None or (not measurements and not rejected):
             self.note.setText("no segmentation yet")
+        elif rejected:
+            self.note.setText("not measured: the photograph failed the quality gate")
         else:
-            self.note.setText(f"in pixels, inside the FOV, at threshold {threshold:.4g}")
+            self.note.setText(f"at the working scale, inside the FOV, at threshold {threshold:.4g}")
 
     def show_updating(self) -> None:
         """Say the values are being recomputed for a new threshold."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from runtime.tiling import overlay, probability_to_uint8
+from runtime.units import Scale
 
 if TYPE_CHECKING:
     from runtime.engine import SegmentationResult
@@ -68,6 +69,7 @@ class ImageDocument:
         fov_path: FOV mask file used, or ``None`` when the engine estimated the FOV.
         measurements: Vessel measurements of the mask at ``measured_threshold``.
         measured_threshold: Threshold the measurements belong to.
+        measured_scale: Scale their units come from.
     """
 
     path: Path
@@ -76,6 +78,7 @@ class ImageDocument:
     fov_path: Path | None = None
     measurements: dict[str, Any] = field(default_factory=dict)
     measured_threshold: float | None = None
+    measured_scale: Scale | None = None
 
     @property
     def size(self) -> tuple[int, int]:
