@@ -204,7 +204,9 @@ class MainWindow(QMainWindow):
         self.side_dock = QDockWidget("Details", self)
         self.side_dock.setObjectName("details")
         self.side_dock.setWidget(scroll)
-        self.side_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        features = QDockWidget.DockWidgetFeature
+        # Closable too: View ▸ Details (its toggle action) is disabled on a dock that is not.
+        self.side_dock.setFeatures(features.DockWidgetMovable | features.DockWidgetClosable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.side_dock)
 
         self.image_list = ImageListPanel()
@@ -261,7 +263,8 @@ class MainWindow(QMainWindow):
         self.batch_action.setToolTip(
             "Segment a whole folder: masks, overlays and one CSV of measurements (Ctrl+B)"
         )
-        self.quit_action = act("&Quit", self.close, key.Quit)
+        # Not ``StandardKey.Quit``: Qt binds it to nothing on Windows (and offscreen).
+        self.quit_action = act("&Quit", self.close, "Ctrl+Q")
         self.resegment_action = act(
             "&Segment again", self.resegment, key.Refresh, sp.SP_BrowserReload
         )

@@ -136,8 +136,9 @@ def test_threshold_slider_rethresholds_the_cached_map(qtbot, window):
     with qtbot.waitSignal(window.measurements_updated, timeout=TIMEOUT_MS):
         pass
     assert document.measured_threshold == pytest.approx(0.8)
-    expected = int(result.rethreshold(0.8).sum())
-    assert document.measurements["vessel_pixels"] == expected
+    expected = result.measure(0.8, window.prefs.scale)
+    assert document.measurements == pytest.approx(expected, nan_ok=True)
+    assert document.measurements["vessel_density"] < result.measure(0.2)["vessel_density"]
     assert window.side.measurements.note.text().endswith("threshold 0.8")
 
 
@@ -343,10 +344,15 @@ def test_batch_folder_with_a_corrupt_file(qtbot, window, tmp_path):
     for stem in ("01_test", "02_test"):
         for kind in ("mask", "probability", "overlay"):
             assert (tmp_path / "results" / f"{stem}_{kind}.png").is_file()
-    with open(outcome.csv_path, newline="") as handle:
+    with open(outcome.csv_path, newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["image"] for row in rows] == ["01_test.tif", "02_test.tif"]
-    assert {row["fov"] for row in rows} == {"estimated"}  # Not a DRIVE layout folder.
+    assert [(row["image"], row["status"]) for row in rows] == [
+        ("01_test.tif", "ok"),
+        ("02_test.tif", "ok"),
+        ("01b_broken.png", "failed"),
+    ]
+    assert {row["fov"] for row in rows[:2]} == {"estimated"}  # Not a DRIVE layout folder.
+    assert float(rows[0]["mean_width_um"]) > 0 and rows[0]["quality"] == "ok"
 
     with qtbot.waitSignal(dialog.batch_finished, timeout=TIMEOUT_MS) as blocker:
         dialog.start()  # Resume: done images are skipped.
