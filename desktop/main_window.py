@@ -49,7 +49,15 @@ from desktop.image_view import ZOOM_STEP, ImageView
 from desktop.model_choice import choose_model
 from desktop.panels import ImageListPanel, SidePanel
 from desktop.preferences import APPLICATION_TITLE, Preferences, existing_recent
-from desktop.state import Display, ImageDocument, ViewMode, compose, export_array, export_name
+from desktop.state import (
+    Display,
+    ImageDocument,
+    ViewMode,
+    compose,
+    document_bytes,
+    export_array,
+    export_name,
+)
 from desktop.tasks import (
     TileProgress,
     image_files,
@@ -68,8 +76,9 @@ from runtime.units import MAX_FOV_DEGREES, Scale
 if TYPE_CHECKING:
     from runtime.engine import VesselEngine
 
-#: Segmented images kept in memory, so going back to one is instant.
-MAX_CACHED_IMAGES = 8
+#: Memory the segmented images kept for going back to them may take (the current one is
+#: always kept): 512 MiB, about 60 DRIVE-sized images or 4 photographs of 4000 x 4000 px.
+MAX_CACHE_BYTES = 512 * 2**20
 #: Pause after the threshold last moved before the measurements are recomputed (ms).
 MEASURE_DELAY_MS = 250
 #: Camera fields of view offered in Image ▸ Measurement scale (degrees; any other by hand).
@@ -123,13 +132,15 @@ class MainWindow(QMainWindow):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.prefs = preferences or Preferences()
+        # A threshold moved in an earlier session is not carried over silently: every session
+        # starts at the model's own (chosen on validation data).
+        self.prefs = dataclasses.replace(preferences or Preferences(), threshold=None)
         self.engine: VesselEngine | None = None
         self.document: ImageDocument | None = None
         self.last_error = ""
         self._cache: OrderedDict[Path, ImageDocument] = OrderedDict()
         self._mode = ViewMode.OVERLAY
-        self._threshold = self.prefs.threshold or DEFAULT_THRESHOLD  # Until a model is loaded.
+        self._threshold = DEFAULT_THRESHOLD  # Until a model is loaded.
         self._displayed: np.ndarray | None = None
         self._pending_path: Path | None = None
         self._model_worker: Worker | None = None
@@ -375,13 +386,29 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         self.zoom_label = QLabel()
         self.model_label = QLabel()
+        self.threshold_label = QLabel()
+        self.threshold_label.setStyleSheet(
+            "color: white; background: rgb(200, 100, 0); padding: 1px 6px; font-weight: bold;"
+        )
+        self.threshold_label.setToolTip(
+            "The vessel threshold differs from the one the model was tuned to; measurements "
+            "depend on it. Use 'Model' beside the threshold to go back."
+        )
+        self.threshold_label.hide()
         self.progress = QProgressBar()  # Busy until a tiled image reports its tiles.
         self.progress.setMaximumWidth(160)
         self.progress.setFormat("%p %")
         self.cancel_button = QToolButton()
         self.cancel_button.setDefaultAction(self.cancel_action)
         self.cancel_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for widget in (self.progress, self.cancel_button, self.zoom_label, self.model_label):
+        widgets = (
+            self.progress,
+            self.cancel_button,
+            self.threshold_label,
+            self.zoom_label,
+            self.model_label,
+        )
+        for widget in widgets:
             bar.addPermanentWidget(widget)
         self._set_busy(None)
 
@@ -453,7 +480,6 @@ class MainWindow(QMainWindow):
     def show_image(self, path: str | Path) -> None:
         """Show ``path``: from the cache, or read and segment it in the worker."""
         path = Path(path)
-        self.prefs = self.prefs.with_recent(path)
         self.image_list.select_path(path)
         if path in self._cache:
             self._cancel_segmentation()
@@ -466,7 +492,8 @@ class MainWindow(QMainWindow):
         """Run the model on the current image again (optionally with a FOV mask file)."""
         if self.document is None:
             return
-        self._cache.pop(self.document.path, None)
+        # The cached result stays (and on screen) until the new one replaces it, so a run that
+        # fails (e.g. a FOV mask of the wrong size) discards nothing.
         self._start_segmentation(self.document.path, fov_path)
 
     def cancel(self) -> None:
@@ -522,6 +549,7 @@ class MainWindow(QMainWindow):
         self.prefs = dataclasses.replace(self.prefs, threshold=self._threshold)
         if abs(self.side.controls.threshold - self._threshold) > 1e-9:
             self.side.controls.set_threshold(self._threshold)
+        self._show_threshold_state()
         self._schedule_render()
         if self.document is not None and self.document.result is not None:
             self.side.measurements.show_updating()
@@ -701,7 +729,37 @@ class MainWindow(QMainWindow):
             self, "FOV mask", str(self.document.path.parent), _IMAGE_FILTER
         )
         if path:
-            self.resegment(path)
+            self.load_fov_mask(path)
+
+    def load_fov_mask(self, path: str | Path) -> bool:
+        """Segment the current image again with the FOV mask ``path``.
+
+        A mask that cannot be read or whose size differs from the image's is refused with a
+        message; the current result stays.
+
+        Returns:
+            Whether the segmentation was started.
+        """
+        from runtime.errors import ImageReadError
+        from runtime.imageio import read_binary
+
+        if self.document is None:
+            return False
+        try:
+            mask = read_binary(path)
+        except ImageReadError as exc:
+            self.report_error("Cannot use this FOV mask", str(exc))
+            return False
+        width, height = self.document.size
+        if mask.shape != (height, width):
+            self.report_error(
+                "Cannot use this FOV mask",
+                f"{Path(path).name}: the mask is {mask.shape[1]} × {mask.shape[0]} px, "
+                f"the image {width} × {height} px; the current result is kept",
+            )
+            return False
+        self.resegment(path)
+        return True
 
     def export_dialog(self, kind: ViewMode) -> None:
         """Choose where to save the mask or overlay."""
@@ -792,6 +850,9 @@ class MainWindow(QMainWindow):
     def _segment_preview(self, document: ImageDocument) -> None:
         if not self._from_current(self._segment_worker):
             return
+        current = self.document
+        if current is not None and current.path == document.path and current.result is not None:
+            return  # Segmenting the image shown again: keep its result until the new one.
         if self.engine is None:  # Only read: nothing more is coming.
             self._segment_worker = None
             self._pending_path = None
@@ -805,8 +866,10 @@ class MainWindow(QMainWindow):
         self._pending_path = None
         self._set_busy(None)
         self._cache[document.path] = document
-        while len(self._cache) > MAX_CACHED_IMAGES:
-            self._cache.popitem(last=False)
+        while len(self._cache) > 1 and sum(map(document_bytes, self._cache.values())) > (
+            MAX_CACHE_BYTES
+        ):
+            self._cache.popitem(last=False)  # The least recently shown goes first.
         self._set_document(document)
         result = document.result
         self.statusBar().showMessage(
@@ -823,6 +886,8 @@ class MainWindow(QMainWindow):
         self._segment_worker = None
         self._pending_path = None
         self._set_busy(None)
+        if self.document is not None:  # The list goes back to the image still on screen.
+            self.image_list.select_path(self.document.path)
         name = path.name if path is not None else "image"
         text = message if path is not None and str(path) in message else f"{name}: {message}"
         self.report_error(f"Cannot segment {name}", text)
@@ -838,6 +903,7 @@ class MainWindow(QMainWindow):
         if self.prefs.threshold is None:
             self._threshold = engine.threshold
         self.side.controls.set_threshold(self._threshold, engine.threshold)
+        self._show_threshold_state()
         name = engine.card.name or engine.model_path.stem
         version = engine.card.version or "?"
         self.model_label.setText(f"Model {name} {version} · {provider_label(engine.provider)}")
@@ -911,6 +977,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------ display
 
     def _set_document(self, document: ImageDocument) -> None:
+        self.prefs = self.prefs.with_recent(document.path)  # Open Recent: files that opened.
+        self.image_list.select_path(document.path)  # The list always shows what is on screen.
         first = self.document is None or self.document.path != document.path
         self.document = document
         self.stack.setCurrentWidget(self.view)
@@ -949,6 +1017,8 @@ class MainWindow(QMainWindow):
 
     def _render(self) -> None:
         self._render_timer.stop()
+        self.side.colour_bar.setVisible(self._mode is ViewMode.PROBABILITY)
+        self.side.colour_bar.show_threshold(self._threshold)
         if self.document is not None:
             self._displayed = compose(self.document.image, self.document.result, self.display)
             self.view.set_array(self._displayed)
@@ -996,6 +1066,17 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(message)
         else:
             self.statusBar().clearMessage()
+
+    def _show_threshold_state(self) -> None:
+        """Say prominently (status bar, threshold box) when the threshold is not the model's."""
+        model = self.engine.threshold if self.engine is not None else None
+        custom = model is not None and abs(self._threshold - model) > 5e-5
+        self.side.controls.mark_custom(custom)
+        self.threshold_label.setVisible(custom)
+        if custom:
+            self.threshold_label.setText(
+                f"⚠ Threshold {self._threshold:.3f} (model's: {model:.3f})"
+            )
 
     def _zoom_changed(self, zoom: float) -> None:
         fit = "fit, " if self.view.fitting else ""

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QColorDialog,
     QDoubleSpinBox,
@@ -88,6 +89,7 @@ class DisplayControls(QGroupBox):
         menu.addAction("Other colour…").triggered.connect(self._pick_other)
         self.colour_button.setMenu(menu)
         self._colour: tuple[int, int, int] = next(iter(PRESET_COLOURS.values()))
+        self.custom_threshold = False
 
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(self.threshold_slider, 1)
@@ -133,6 +135,13 @@ class DisplayControls(QGroupBox):
             self.reset_button.setToolTip(
                 f"Use the threshold the model was tuned to ({model_threshold:.3f})"
             )
+
+    def mark_custom(self, custom: bool) -> None:
+        """Highlight the threshold box when the threshold is not the model's own."""
+        self.threshold_box.setStyleSheet(
+            "background: rgb(255, 200, 120); font-weight: bold;" if custom else ""
+        )
+        self.custom_threshold = custom
 
     def set_opacity(self, opacity: float) -> None:
         """Show ``opacity`` without emitting ``opacity_changed``."""
@@ -262,16 +271,53 @@ class FactsPanel(_FormPanel):
         self._show_rows([(label, value, "") for label, value in facts])
 
 
+class ColourBar(QGroupBox):
+    """The key of the probability view: black is 0, white is 1, a tick at the threshold."""
+
+    WIDTH, HEIGHT = 200, 14
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Vessel probability", parent)
+        self.bar = QLabel()
+        self.bar.setToolTip("Grey level of the probability view: the model's vessel probability")
+        low, high = QLabel("0"), QLabel("1")
+        self.threshold_text = QLabel()
+        self.threshold_text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        row = QHBoxLayout()
+        row.addWidget(low)
+        row.addWidget(self.bar, 1)
+        row.addWidget(high)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.threshold_text)
+        self.show_threshold(0.5)
+
+    def show_threshold(self, threshold: float) -> None:
+        """Draw the gradient with a red tick at ``threshold``."""
+        ramp = np.repeat(np.linspace(0, 255, self.WIDTH).astype(np.uint8)[None, :], self.HEIGHT, 0)
+        rgb = np.ascontiguousarray(np.repeat(ramp[..., None], 3, axis=2))
+        x = min(self.WIDTH - 1, max(0, round(threshold * (self.WIDTH - 1))))
+        rgb[:, max(0, x - 1) : x + 1] = (220, 30, 30)
+        image = QImage(
+            rgb.data, self.WIDTH, self.HEIGHT, 3 * self.WIDTH, QImage.Format.Format_RGB888
+        )
+        self.bar.setPixmap(QPixmap.fromImage(image.copy()))
+        self.threshold_text.setText(f"red tick: threshold {threshold:.3f}")
+
+
 class SidePanel(QWidget):
     """The right-hand column: display controls, measurements, image facts."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controls = DisplayControls()
+        self.colour_bar = ColourBar()
+        self.colour_bar.hide()  # Shown with the probability view.
         self.measurements = MeasurementsPanel()
         self.facts = FactsPanel()
         layout = QVBoxLayout(self)
         layout.addWidget(self.controls)
+        layout.addWidget(self.colour_bar)
         layout.addWidget(self.measurements)
         layout.addWidget(self.facts)
         layout.addStretch(1)

@@ -86,6 +86,17 @@ class ImageDocument:
         return self.image.shape[1], self.image.shape[0]
 
 
+def document_bytes(document: ImageDocument) -> int:
+    """Memory an image and its cached result take (for the window's cache bound)."""
+    arrays = [document.image]
+    result = document.result
+    if result is not None:
+        arrays += [result.probability, result.mask, result.fov]
+        if result.working_probability is not None and result.scale != 1.0:
+            arrays.append(result.working_probability)
+    return sum(int(array.nbytes) for array in arrays)
+
+
 def compose(image: np.ndarray, result: SegmentationResult | None, display: Display) -> np.ndarray:
     """The pixels of one view.
 

@@ -86,6 +86,12 @@ def tiny_export(
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_model(tiny_export: Path) -> Path:
+    """The tiny model's ONNX file."""
+    return tiny_export / "tiny.onnx"
+
+
 #: ``keras_unet.train`` flags of a model small enough to train in seconds (one short epoch).
 TINY_TRAIN_FLAGS: tuple[str, ...] = (
     "--filters",

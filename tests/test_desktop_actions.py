@@ -41,7 +41,6 @@ from tests.test_desktop_window import (  # noqa: F401 - fixtures used by name.
     TIMEOUT_MS,
     make_window,
     private_settings,
-    tiny_model,
 )
 
 pytestmark = pytest.mark.e2e
@@ -108,9 +107,9 @@ def excepthook(monkeypatch):
 def settle(qtbot, window: MainWindow) -> None:
     """Wait until nothing runs, then close the message boxes the action opened."""
     qtbot.waitUntil(
-        lambda: not window.busy
-        and window._measure_worker is None
-        and not window.batch_dialog.running,
+        lambda: (
+            not window.busy and window._measure_worker is None and not window.batch_dialog.running
+        ),
         timeout=TIMEOUT_MS,
     )
     QApplication.processEvents()
@@ -175,7 +174,9 @@ def test_every_action_of_both_windows_runs_without_an_exception(
     dialog = window.batch_dialog
     assert dialog.isVisible()
     buttons = {b.text(): b for b in dialog.findChildren(QPushButton)}
-    choose_input, choose_output = [b for b in dialog.findChildren(QPushButton) if b.text() == "Choose…"]
+    choose_input, choose_output = [
+        b for b in dialog.findChildren(QPushButton) if b.text() == "Choose…"
+    ]
     qtbot.mouseClick(choose_input, Qt.MouseButton.LeftButton)
     qtbot.mouseClick(choose_output, Qt.MouseButton.LeftButton)
     assert dialog.output_edit.text() == str(dialogs.results)
@@ -258,7 +259,7 @@ def test_key_flows_open_segment_again_export_batch(qtbot, tiny_model, tmp_path, 
     settle(qtbot, window)
 
     qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
-    kind, (caption, default, *_) = dialogs.asked[-1]
+    kind, (_caption, default, *_) = dialogs.asked[-1]
     assert kind == "save" and Path(default).parent == tmp_path / "clinic_vessels"
     exported = Path(default)
     assert exported.is_file() and not list(dialogs.clinic.glob("*_mask.png"))

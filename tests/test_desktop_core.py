@@ -454,7 +454,11 @@ def test_segment_batch_reports_each_image_and_stops_between_images(tmp_path):
     cancelled = f"{jobs[2].source}: {CANCELLED_PROBLEM}"
     assert events[3].message == cancelled
     written = json.loads((tmp_path / "out" / "measurements.json").read_text())
-    assert written["failed"][1] == {"file": str(jobs[2].source), "image": "c.png", "error": cancelled}
+    assert written["failed"][1] == {
+        "file": str(jobs[2].source),
+        "image": "c.png",
+        "error": cancelled,
+    }
     assert [row["image"] for row in written["rows"]] == ["a.png"] and written["skipped"] == 1
 
 

@@ -177,13 +177,16 @@ def test_segment_cli_scale_units_and_resume_only_with_the_same_settings(tiny_exp
         with open(out / "measurements.csv", newline="", encoding="utf-8-sig") as handle:
             return done.stdout, next(csv.DictReader(handle))
 
-    said, row45 = widths()
+    _, row45 = widths()
     _, again = widths()
     assert again["mean_width_um"] == row45["mean_width_um"]  # Taken over, not redone.
     said50, row50 = widths("--fov-degrees", "50")
-    assert "(1 already done," in _run_segment(
-        [src, "--out", out, "--model", model, "--quiet", "--fov-degrees", "50"], tmp_path
-    ).stdout
+    assert (
+        "(1 already done,"
+        in _run_segment(
+            [src, "--out", out, "--model", model, "--quiet", "--fov-degrees", "50"], tmp_path
+        ).stdout
+    )
     assert "(0 already done," in said50  # Another scale: redone, not taken over.
     assert float(row50["mean_width_um"]) == pytest.approx(
         float(row45["mean_width_um"]) * 50 / 45, abs=0.15
@@ -202,7 +205,9 @@ def test_segment_cli_scale_units_and_resume_only_with_the_same_settings(tiny_exp
     )
     assert both.returncode == 2 and "not allowed with" in both.stderr
     # The outputs folder given as an input adds no job: the product's own images are skipped.
-    mixed = _run_segment([src, out, "--out", tmp_path / "o2", "--model", model, "--quiet"], tmp_path)
+    mixed = _run_segment(
+        [src, out, "--out", tmp_path / "o2", "--model", model, "--quiet"], tmp_path
+    )
     assert "1 segmented" in mixed.stdout, mixed.stdout
 
 

@@ -118,9 +118,12 @@ def test_same_photograph_at_1x_2x_3x_and_turned_gives_the_same_measurements(imag
 
 def _real_photographs() -> list[Path]:
     data = REPO / "data"
-    return sorted(
-        [*(DRIVE / "test" / "images").glob("*.tif"), *(data / "STARE" / "images").glob("*")]
-    )[::3] + sorted((data / "HRF" / "images").glob("*"))[::9]
+    return (
+        sorted(
+            [*(DRIVE / "test" / "images").glob("*.tif"), *(data / "STARE" / "images").glob("*")]
+        )[::3]
+        + sorted((data / "HRF" / "images").glob("*"))[::9]
+    )
 
 
 @pytest.mark.parametrize("path", _real_photographs(), ids=lambda p: p.name)
