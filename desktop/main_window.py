@@ -68,6 +68,7 @@ from desktop.tasks import (
 )
 from desktop.workers import Worker, WorkerPool
 from runtime.constants import DEFAULT_FOV_DEGREES, DEFAULT_THRESHOLD
+from runtime.errors import UserInputError
 from runtime.imageio import IMAGE_SUFFIXES, is_image_file, write_png
 from runtime.provenance import RunSettings
 from runtime.providers import AUTO_MENU, PROVIDER_CHOICES, PROVIDERS, provider_label
@@ -268,6 +269,10 @@ class MainWindow(QMainWindow):
         self.export_overlay_action = act(
             "Export &overlay…", lambda: self.export_dialog(ViewMode.OVERLAY), "Ctrl+Shift+E"
         )
+        self.report_action = act("Save &report…", self.report_dialog, "Ctrl+P")
+        self.report_action.setToolTip(
+            "One PDF page: photograph, overlay, measurements, quality, model, threshold, date"
+        )
         self.batch_action = act(
             "&Batch…", self.batch_dialog_open, "Ctrl+B", sp.SP_FileDialogDetailedView
         )
@@ -342,7 +347,9 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._fill_recent_menu()
         file_menu.addSeparator()
-        file_menu.addActions([self.export_mask_action, self.export_overlay_action])
+        file_menu.addActions(
+            [self.export_mask_action, self.export_overlay_action, self.report_action]
+        )
         file_menu.addSeparator()
         file_menu.addAction(self.batch_action)
         file_menu.addSeparator()
@@ -765,11 +772,7 @@ class MainWindow(QMainWindow):
         """Choose where to save the mask or overlay."""
         if self.document is None or self.document.result is None:
             return
-        photographs = self.document.path.parent.resolve()
-        folder = Path(self.prefs.export_folder or default_output_folder(photographs))
-        if folder.resolve() == photographs:  # Never suggest the photographs' own folder.
-            folder = default_output_folder(photographs)
-        default = folder / export_name(self.document.path, kind)
+        default = self._results_folder() / export_name(self.document.path, kind)
         path, _ = QFileDialog.getSaveFileName(
             self, f"Export {kind.label.lower()}", str(default), "PNG image (*.png)"
         )
@@ -781,6 +784,70 @@ class MainWindow(QMainWindow):
                 self.export_current(kind, path)
             except (OSError, ValueError) as exc:
                 self.report_error("Cannot export", f"{path}: {exc}")
+
+    def _results_folder(self) -> Path:
+        """Where exports and reports are suggested: never the photographs' own folder."""
+        photographs = self.document.path.parent.resolve()
+        folder = Path(self.prefs.export_folder or default_output_folder(photographs))
+        return default_output_folder(photographs) if folder.resolve() == photographs else folder
+
+    def report_dialog(self) -> None:
+        """File ▸ Save report: a one-page PDF of the image shown."""
+        if self.document is None or self.document.result is None:
+            return
+        default = self._results_folder() / f"{self.document.path.stem}_report.pdf"
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save report", str(default), "PDF document (*.pdf)"
+        )
+        if path:
+            if not path.lower().endswith(".pdf"):
+                path += ".pdf"
+            self.prefs = dataclasses.replace(self.prefs, export_folder=str(Path(path).parent))
+            try:
+                self.save_report(path)
+            except (OSError, ValueError, UserInputError) as exc:
+                self.report_error("Cannot save the report", str(exc))
+
+    def save_report(self, path: str | Path) -> Path:
+        """Write the report of the image shown, at the current threshold and scale.
+
+        Raises:
+            UserInputError: fpdf2 is missing or the file cannot be written.
+            ValueError: No segmented image.
+        """
+        from runtime.eye_report import ReportPage, write_report
+        from runtime.provenance import now
+        from runtime.tiling import overlay
+
+        document = self.document
+        if document is None or document.result is None or self.engine is None:
+            raise ValueError("no segmented image")
+        result = document.result
+        scale = self.prefs.scale
+        measured = document.measured_threshold == self._threshold
+        values = document.measurements if measured and document.measured_scale == scale else None
+        if values is None:
+            values = result.measure(self._threshold, scale)
+        width, height = document.size
+        page = ReportPage(
+            name=document.path.name,
+            photograph=document.image,
+            overlay=overlay(document.image, result.rethreshold(self._threshold)),
+            values=values,
+            quality=result.quality.flag,
+            scale=scale,
+            settings=RunSettings.of(self.engine, self._threshold, scale).as_dict(),
+            date=now(),
+            facts={
+                "Image": f"{width} x {height} px",
+                "Field of view": "loaded from a mask file"
+                if result.fov_source == "given"
+                else "found automatically",
+            },
+        )
+        written = write_report([page], path)
+        self.statusBar().showMessage(f"Saved {written}", 5000)
+        return written
 
     def batch_dialog_open(self, folder: str | Path | None = None) -> BatchDialog:
         """Show the batch window (for ``folder``, or the folder of the current image)."""
@@ -1084,7 +1151,7 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         segmented = self.document is not None and self.document.result is not None
-        for action in (self.export_mask_action, self.export_overlay_action):
+        for action in (self.export_mask_action, self.export_overlay_action, self.report_action):
             action.setEnabled(segmented)
         has_image = self.document is not None
         for action in (self.resegment_action, self.fov_action):

@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_provider_options(p)
     p.add_argument("--tile", type=int, default=1024, help="largest window run at once")
     cli.add_scale_options(p)
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="also write report.pdf: one page per image (photograph, overlay, measurements, "
+        'quality, model, threshold, date); needs pip install "drive-vessel-unet[report]"',
+    )
     cli.add_quiet_option(p)
     return p
 
@@ -73,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         raise UserInputError("no image files found in the inputs")
     out_dir = Path(args.out)
     check_output_dir(out_dir, args.inputs, jobs)
+    if args.report:
+        from runtime.eye_report import check_available
+
+        check_available()  # Before any work: fpdf2 missing is said at once.
     engine = VesselEngine.open(
         args.model or default_model(),
         provider=args.provider,
@@ -103,6 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{done} segmented ({report['skipped']} already done, {rejected} rejected by the "
         f"quality gate), {len(report['failed'])} failed; results in {out_dir} (measurements.csv)"
     )
+    if args.report:
+        from runtime.eye_report import batch_pages, write_report
+
+        sources = {str(job.relative): job.source for job in jobs}
+        pages = batch_pages(report, sources, out_dir)
+        if pages:
+            written = write_report(pages, out_dir / "report.pdf")
+            print(f"report: {written} ({len(pages)} page(s))")
     for failure in report["failed"]:
         print(f"failed: {failure['error']}", file=sys.stderr)
     return 1 if report["failed"] else 0

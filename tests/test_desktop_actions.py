@@ -275,6 +275,12 @@ def test_key_flows_open_segment_again_export_batch(qtbot, tiny_model, tmp_path, 
     )
     assert (tmp_path / "clinic_vessels" / "01_test_overlay.png").is_file()
 
+    qtbot.keyClick(window, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)  # Save report.
+    report = tmp_path / "clinic_vessels" / "01_test_report.pdf"
+    assert (
+        report.read_bytes().startswith(b"%PDF") and report.read_bytes().count(b"/Type /Page\n") == 1
+    )
+
     qtbot.keyClick(window, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)
     dialog = window.batch_dialog
     qtbot.waitUntil(dialog.isVisible, timeout=5_000)

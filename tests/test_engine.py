@@ -193,8 +193,10 @@ def test_segment_cli_scale_units_and_resume_only_with_the_same_settings(tiny_exp
     )
     _, relative = widths("--relative-units")
     assert "mean_width_permille_fovd" in relative and "skeleton_length_fovd" in relative
-    _, pixel = widths("--pixel-size", "20")
+    said, pixel = widths("--pixel-size", "20", "--report")
     assert pixel["scale"] == "pixel size 20 µm"
+    report = (out / "report.pdf").read_bytes()  # One page per photograph.
+    assert "report.pdf (1 page(s))" in said and report.count(b"/Type /Page\n") == 1
     text = Image.open(out / "01_test_mask.png").text
     assert text["Software"] == "drive-vessel-unet" and text["Scale"] == "pixel size 20 µm"
     assert text["Threshold"] and text["Model"] and text["Creation Time"]
