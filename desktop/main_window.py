@@ -212,7 +212,7 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.side)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setMinimumWidth(self.side.sizeHint().width() + 20)
+        scroll.setMinimumWidth(max(380, self.side.sizeHint().width() + 20))
         self.side_dock = QDockWidget("Details", self)
         self.side_dock.setObjectName("details")
         self.side_dock.setWidget(scroll)

@@ -217,6 +217,7 @@ class MeasurementsPanel(_FormPanel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Vessel measurements", parent)
         self.note = QLabel()
+        self.note.setWordWrap(True)
         self.note.setStyleSheet("color: palette(mid);")
         self._form.addRow(self.note)
         self.show_measurements({}, None)

@@ -11,7 +11,8 @@ the window's signals, never for a fixed time. Writes:
 
 * ``desktop_overlay.png``: a DRIVE test folder open, overlay view, measurements panel;
 * ``desktop_probability.png``: the probability map, zoomed in on the optic disc;
-* ``desktop_batch.png``: the batch window after a folder run that includes a corrupt file.
+* ``desktop_batch.png``: the batch window after a folder run that includes a corrupt file and a
+  grey scan the quality gate rejects.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     from desktop.preferences import Preferences
     from desktop.settings import configure_application, use_settings_folder
     from desktop.state import ViewMode
-    from runtime.imageio import is_image_file
+    from runtime.imageio import is_image_file, write_png
 
     choice = choose_model(args.model)
     if choice.path is None:
@@ -140,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         for path in paths[: args.batch_images]:
             shutil.copy(path, batch_in / path.name)
         (batch_in / f"{paths[0].stem}_copy_damaged.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")
+        grey = document.image[..., 1:2].repeat(3, axis=2)  # Fails the quality gate.
+        write_png(batch_in / f"{paths[0].stem}_grey_scan.png", grey)
         dialog = window.batch_dialog_open(batch_in)
         dialog.set_output(scratch / "clinic_folder_vessels")
         dialog.start()
