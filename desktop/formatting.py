@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.measurements import MEASUREMENT_BY_KEY, MEASUREMENTS
 from runtime.metrics import METRIC_NAMES
+from runtime.provenance import intended_use
 from runtime.providers import provider_label
 from runtime.reports import fmt
 from runtime.units import Scale
@@ -106,6 +107,8 @@ def about_html(description: Mapping[str, Any], versions: Mapping[str, str]) -> s
     lines.append(_metrics_table(validation, test))
     software = ", ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in versions.items())
     lines.append(f"<p>{software}</p>")
+    sets = description.get("training_sets") or []
+    lines.append(f"<p><b>{html.escape(intended_use(list(sets)))}</b></p>")
     return "\n".join(lines)
 
 

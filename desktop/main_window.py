@@ -70,7 +70,7 @@ from desktop.workers import Worker, WorkerPool
 from runtime.constants import DEFAULT_FOV_DEGREES, DEFAULT_THRESHOLD
 from runtime.errors import UserInputError
 from runtime.imageio import IMAGE_SUFFIXES, is_image_file, write_png
-from runtime.provenance import RunSettings
+from runtime.provenance import RunSettings, intended_use
 from runtime.providers import AUTO_MENU, PROVIDER_CHOICES, PROVIDERS, provider_label
 from runtime.units import MAX_FOV_DEGREES, Scale
 
@@ -557,6 +557,8 @@ class MainWindow(QMainWindow):
         if abs(self.side.controls.threshold - self._threshold) > 1e-9:
             self.side.controls.set_threshold(self._threshold)
         self._show_threshold_state()
+        if not self.batch_dialog.running:  # The batch window says what its next run uses.
+            self.batch_dialog.set_engine(self.engine, self.prefs.threshold)
         self._schedule_render()
         if self.document is not None and self.document.result is not None:
             self.side.measurements.show_updating()
@@ -568,6 +570,8 @@ class MainWindow(QMainWindow):
             return
         self.set_threshold(self.engine.threshold)
         self.prefs = dataclasses.replace(self.prefs, threshold=None)
+        if not self.batch_dialog.running:
+            self.batch_dialog.set_engine(self.engine, None)
 
     def set_scale(self, scale: Scale) -> None:
         """Measure lengths and widths with ``scale`` (re-measures the current image)."""
@@ -686,13 +690,19 @@ class MainWindow(QMainWindow):
         versions = {"app": runtime.__version__, "PySide6": PySide6.__version__}
         versions["Qt"] = qVersion()
         if self.engine is None:
-            return f"<h3>{APPLICATION_TITLE}</h3><p>No model loaded.</p>" + "".join(
-                f"<p>{k} {v}</p>" for k, v in versions.items()
+            return (
+                f"<h3>{APPLICATION_TITLE}</h3><p>No model loaded.</p>"
+                + "".join(f"<p>{k} {v}</p>" for k, v in versions.items())
+                + f"<p><b>{intended_use()}</b></p>"
             )
         import onnxruntime
 
         versions["onnxruntime"] = onnxruntime.__version__
-        return about_html(self.engine.predictor.describe(), versions)
+        description = {
+            **self.engine.predictor.describe(),
+            "training_sets": self.engine.card.datasets,
+        }
+        return about_html(description, versions)
 
     def show_about(self) -> None:
         """The About box."""

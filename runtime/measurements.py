@@ -1,7 +1,11 @@
-"""Vessel measurements clinicians read off a binary vessel map, in pixels.
+"""Vessel measurements clinicians read off a binary vessel map.
 
-Everything is computed on the vessel mask restricted to the field of view (FOV); scale to
-micrometres by the camera's pixel size if needed (DRIVE: about 540 px across a 45° FOV).
+Everything is computed on the vessel mask restricted to the field of view (FOV). :func:`measure`
+works in the pixels of the map it is given; what users see (:func:`measure_map`) is measured at
+the model's working scale (the map resampled so the FOV is ``working_fov_diameter`` pixels
+across, :func:`measure_at_working_scale`), so it does not depend on the camera's pixel count,
+and then given units by a :class:`runtime.units.Scale` (:func:`shown_values`): density in %,
+lengths in mm, widths in µm (45° field of view by default), or FOV-relative units.
 
 Definitions (pure NumPy/SciPy/scikit-image, no deep-learning runtime):
 

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QMessageBox,
     QPushButton,
+    QToolBar,
 )
 
 from desktop.batch import Status
@@ -131,7 +132,7 @@ def menu_actions(window: MainWindow) -> list[QAction]:
                 found.append(action)
 
     walk(window.menuBar().actions())
-    for toolbar in window.findChildren(type(window.addToolBar("probe"))):
+    for toolbar in window.findChildren(QToolBar):
         walk(toolbar.actions())
     walk(window.side.controls.colour_button.menu().actions())
     return found
@@ -189,6 +190,20 @@ def test_every_action_of_both_windows_runs_without_an_exception(
     qtbot.mouseClick(buttons["Close"], Qt.MouseButton.LeftButton)
     assert not dialog.isVisible()
     settle(qtbot, window)
+
+    # The toolbar's buttons, clicked.
+    (toolbar,) = window.findChildren(QToolBar)
+    clicked: list[str] = []
+    for action in toolbar.actions():
+        button = toolbar.widgetForAction(action)
+        if action.isSeparator() or button is None:
+            continue
+        action.triggered.connect(lambda _=False, a=action: clicked.append(a.text()))
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        settle(qtbot, window)
+        window.batch_dialog.hide()
+        assert not excepthook, f"{action.text()}: {excepthook[0]!r}"
+    assert "&Batch…" in clicked and "&Segment again" in clicked and len(clicked) >= 9
 
     window.quit_action.trigger()
     assert not window.isVisible()

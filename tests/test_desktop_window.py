@@ -409,6 +409,7 @@ def test_about_box_shows_the_model_metadata(window):
     card = window.engine.card
     assert card.name in text and card.version in text
     assert "Validation" in text and "onnxruntime" in text
+    assert "not a medical device" in text and "Model trained on DRIVE" in text
 
 
 def test_recent_files_menu(qtbot, window):

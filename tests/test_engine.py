@@ -362,8 +362,8 @@ def test_resume_keeps_rows_of_an_older_version_with_other_columns(tiny_export, t
     shutil.copy(DRIVE / "test" / "images" / "02_test.tif", src)
     done = _run_segment([src, "--out", out, "--model", model, "--quiet"])
     assert done.returncode == 0, done.stderr
-    assert "2 segmented (1 already done)" in done.stdout
-    with open(out / "measurements.csv", newline="") as handle:
+    assert "2 segmented (1 already done," in done.stdout
+    with open(out / "measurements.csv", newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["image"] for r in rows] == ["01_test.tif", "02_test.tif"]
     assert rows[0]["retired_measure"] == "1.5" and rows[1]["retired_measure"] == ""
