@@ -187,8 +187,10 @@ def segment_batch(
         should_stop: Checked before each image that needs segmenting. Once it returns True,
             that image and every later one not already done is recorded as failed with the
             reason :data:`CANCELLED_PROBLEM` (so ``measurements.json`` lists them, and a later
-            run resumes with them); images already done are still taken over, and the tables
-            of the images done are written as usual. The image being segmented is finished.
+            run resumes with them); images already done are still taken over (with ``force``
+            too: a cancelled redo keeps the rows of the outputs still on disk, so the tables
+            always describe the folder), and the tables of the images done are written as
+            usual. The image being segmented is finished.
         scale: Units of lengths and widths (default: a 45° field of view).
 
     Images are taken over from an earlier run only when its recorded settings (model file
@@ -224,7 +226,10 @@ def segment_batch(
     for index, job in enumerate(jobs, 1):
         key = str(job.relative)
         outputs = {kind: job.output(out_dir, kind) for kind in OUTPUT_KINDS}
-        if not force and all(p.is_file() for p in outputs.values()) and key in previous:
+        done_before = key in previous and all(p.is_file() for p in outputs.values())
+        stopped = stopped or (force and should_stop is not None and should_stop())
+        if done_before and (not force or stopped):
+            # Resumed, or a cancelled redo: the files on disk are the ones this row describes.
             rows.append(previous[key])
             skipped += 1
             tell(index, job, ImageState.SKIPPED, row=previous[key])

@@ -407,6 +407,21 @@ def test_batch_cancel_stops_between_images_and_keeps_the_tables(tmp_path):
     resumed = run_batch(fake_engine(), jobs, tmp_path / "out")
     assert [i.status for i in resumed.items] == [Status.SKIPPED, Status.DONE]
 
+    # A cancelled redo: the image not reached keeps its row (its files are still there), so
+    # the CSV never disagrees with the folder.
+    token = CancelToken()
+    redo = run_batch(
+        fake_engine(),
+        jobs,
+        tmp_path / "out",
+        force=True,
+        token=token,
+        on_update=cancel_after_first,
+    )
+    assert redo.cancelled and [i.status for i in redo.items] == [Status.DONE, Status.SKIPPED]
+    with open(redo.csv_path, newline="", encoding="utf-8-sig") as handle:
+        assert [r["status"] for r in csv.DictReader(handle)] == ["ok", "ok"]
+
 
 def test_batch_progress_follows_the_events_of_segment_batch(tmp_path):
     jobs = [Job(tmp_path / n, Path(n)) for n in ("a.png", "b.png", "c.png")]
