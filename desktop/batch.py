@@ -30,6 +30,7 @@ from runtime.batch import (
     segment_batch,
 )
 from runtime.cancellation import CancelToken
+from runtime.units import Scale
 
 if TYPE_CHECKING:
     from runtime.engine import VesselEngine
@@ -41,6 +42,7 @@ class Status(enum.Enum):
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
+    REJECTED = "rejected"
     SKIPPED = "already done"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -96,8 +98,11 @@ class BatchProgress:
     def update(self, event: ImageEvent) -> tuple[int, BatchItem]:
         """Record one of ``segment_batch``'s events; returns the item's index and new state."""
         index = event.index - 1
+        status, message = _STATUS_OF[event.state], event.message
+        if event.row is not None and event.row.get("status") == "rejected":
+            status, message = Status.REJECTED, str(event.row.get("quality", ""))
         self.items[index] = replace(
-            self.items[index], status=_STATUS_OF[event.state], message=event.message, row=event.row
+            self.items[index], status=status, message=message, row=event.row
         )
         return index, self.items[index]
 
@@ -140,6 +145,8 @@ class BatchOutcome:
             f"{counts[Status.SKIPPED]} already done",
             f"{counts[Status.FAILED]} failed",
         ]
+        if counts[Status.REJECTED]:
+            parts.append(f"{counts[Status.REJECTED]} rejected by the quality gate")
         if counts[Status.CANCELLED]:
             parts.append(f"{counts[Status.CANCELLED]} cancelled")
         return ", ".join(parts)
@@ -176,6 +183,7 @@ def run_batch(
     *,
     force: bool = False,
     threshold: float | None = None,
+    scale: Scale | None = None,
     token: CancelToken | None = None,
     on_update: UpdateCallback | None = None,
 ) -> BatchOutcome:
@@ -187,6 +195,7 @@ def run_batch(
         out_dir: Output folder (created if needed).
         force: Redo images already done.
         threshold: Override of the model's threshold.
+        scale: Units of lengths and widths (default: a 45° field of view).
         token: Cancel between images (the image being segmented is finished).
         on_update: Called from the running thread with the items that changed.
 
@@ -209,5 +218,6 @@ def run_batch(
         threshold,
         on_image=on_image,
         should_stop=token.is_cancelled,
+        scale=scale,
     )
     return BatchOutcome(report, list(progress.items), Path(out_dir), token.is_cancelled())

@@ -42,6 +42,7 @@ from desktop.formatting import measurement_value
 from desktop.workers import Worker, WorkerPool
 from runtime.errors import UserInputError
 from runtime.measurements import MEASUREMENTS
+from runtime.units import Scale
 
 if TYPE_CHECKING:
     from runtime.batch import Job
@@ -56,11 +57,13 @@ COLUMNS: tuple[tuple[str, str | None], ...] = (
     *((m.short, m.key) for m in MEASUREMENTS if m.short),
     ("Message", None),
 )
+MEASUREMENT_COLUMNS = {m.key: m for m in MEASUREMENTS}
 _STATUS_COLOURS = {
     Status.RUNNING: QColor(40, 110, 220),
     Status.DONE: QColor(20, 140, 60),
     Status.SKIPPED: QColor(110, 110, 110),
     Status.FAILED: QColor(200, 30, 30),
+    Status.REJECTED: QColor(200, 30, 30),
     Status.CANCELLED: QColor(200, 120, 0),
 }
 
@@ -84,6 +87,7 @@ class BatchDialog(QDialog):
         self._pool = pool
         self._engine: VesselEngine | None = None
         self._threshold: float | None = None
+        self._scale = Scale()
         self._jobs: list[Job] = []
         self._items: list[BatchItem] = []
         self._worker: Worker | None = None
@@ -99,10 +103,14 @@ class BatchDialog(QDialog):
         output_button = QPushButton("Choose…")
         output_button.clicked.connect(self._choose_output)
         self.force_box = QCheckBox("Redo images already done")
-        self.force_box.setToolTip("Without this, images whose results exist are skipped")
+        self.force_box.setToolTip(
+            "Without this, images whose results exist (same model, threshold and scale) are skipped"
+        )
+        self.settings_label = QLabel()
+        self.settings_label.setWordWrap(True)
 
         self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels([title for title, _ in COLUMNS])
+        self._set_headers()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
@@ -128,6 +136,7 @@ class BatchDialog(QDialog):
         form.addRow("Input folder", _row(self.input_edit, input_button))
         form.addRow("Output folder", _row(self.output_edit, output_button))
         form.addRow("", self.force_box)
+        form.addRow("Settings", self.settings_label)
         buttons = QHBoxLayout()
         buttons.addWidget(self.summary, 1)
         for button in (self.open_button, self.start_button, self.cancel_button, close_button):
@@ -147,7 +156,34 @@ class BatchDialog(QDialog):
     def set_engine(self, engine: VesselEngine | None, threshold: float | None = None) -> None:
         """The engine and threshold (``None``: the model's) the next run uses."""
         self._engine, self._threshold = engine, threshold
+        self._show_settings()
         self._set_running(self.running)
+
+    def set_scale(self, scale: Scale) -> None:
+        """The units of lengths and widths of the next run."""
+        self._scale = scale
+        self._set_headers()
+        self._show_settings()
+
+    def _set_headers(self) -> None:
+        titles = [
+            MEASUREMENT_COLUMNS[key].title(self._scale, short=True) if key else title
+            for title, key in COLUMNS
+        ]
+        self.table.setHorizontalHeaderLabels(titles)
+
+    def _show_settings(self) -> None:
+        """Model, threshold and scale the next run uses, said before it starts."""
+        engine = self._engine
+        if engine is None:
+            self.settings_label.setText("No model loaded")
+            return
+        threshold = engine.threshold if self._threshold is None else self._threshold
+        own = "the model's" if self._threshold is None else f"model's: {engine.threshold:.4f}"
+        self.settings_label.setText(
+            f"Model {engine.card.name} {engine.card.version} · threshold {threshold:.4f} "
+            f"({own}) · scale: {self._scale.describe()}"
+        )
 
     def set_folder(self, folder: str | Path) -> bool:
         """List the images of ``folder`` and suggest an output folder.
@@ -201,6 +237,7 @@ class BatchDialog(QDialog):
             out_dir,
             force=self.force_box.isChecked(),
             threshold=self._threshold,
+            scale=self._scale,
             cancellable=True,
             reports_progress=True,
         )
@@ -247,7 +284,7 @@ class BatchDialog(QDialog):
             item.status.value,
             "" if seconds is None or item.status is Status.SKIPPED else f"{seconds:.2f} s",
         ]
-        texts += [measurement_value(key, values.get(key)) for _, key in COLUMNS if key]
+        texts += [measurement_value(key, values.get(key), self._scale) for _, key in COLUMNS if key]
         texts.append(item.problem)
         for column, text in enumerate(texts):
             cell = QTableWidgetItem(text)

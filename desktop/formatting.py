@@ -7,26 +7,40 @@ values), so the app and the reports agree.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from runtime.measurements import MEASUREMENT_BY_KEY, MEASUREMENTS
 from runtime.metrics import METRIC_NAMES
+from runtime.provenance import intended_use
 from runtime.providers import provider_label
 from runtime.reports import fmt
+from runtime.units import Scale
 
 if TYPE_CHECKING:
     from desktop.state import ImageDocument
 
 
-def measurement_value(key: str, value: Any) -> str:
-    """One measurement as the side panel shows it (:data:`runtime.measurements.MEASUREMENTS`)."""
-    return MEASUREMENT_BY_KEY[key].text(value)
+def measurement_value(key: str, value: Any, scale: Scale | None = None) -> str:
+    """One measurement with its unit (:data:`runtime.measurements.MEASUREMENTS`)."""
+    return MEASUREMENT_BY_KEY[key].text(value, scale)
 
 
-def measurement_rows(measurements: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """``(label, value, tooltip)`` rows for the side panel (``–`` where not measured yet)."""
-    return [(m.label, m.text(measurements.get(m.key)), m.description) for m in MEASUREMENTS]
+def measurement_rows(
+    measurements: Mapping[str, Any], scale: Scale | None = None
+) -> list[tuple[str, str, str]]:
+    """``(label, value with unit, tooltip)`` rows for the side panel (``–`` where not measured).
+
+    Every value names its unit (``14.4 %``, ``234.2 mm``, ``80.5 µm``); the tooltip says what
+    the measurement is and its unit.
+    """
+    scale = scale or Scale()
+    rows = []
+    for m in MEASUREMENTS:
+        unit = m.unit(scale)
+        tip = f"{m.description} ({unit})" if unit else f"{m.description} (no unit)"
+        rows.append((m.label, m.text(measurements.get(m.key), scale), tip))
+    return rows
 
 
 #: Rows of the image panel, in order.
@@ -93,6 +107,8 @@ def about_html(description: Mapping[str, Any], versions: Mapping[str, str]) -> s
     lines.append(_metrics_table(validation, test))
     software = ", ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in versions.items())
     lines.append(f"<p>{software}</p>")
+    sets = description.get("training_sets") or []
+    lines.append(f"<p><b>{html.escape(intended_use(list(sets)))}</b></p>")
     return "\n".join(lines)
 
 
@@ -114,3 +130,18 @@ def _metrics_table(validation: Any, test: Any) -> str:
         "<p><b>Metrics</b> (inside the field of view, all images pooled)</p>"
         f"<table cellspacing='0' cellpadding='2'>{head}{''.join(rows)}</table>{note}"
     )
+
+
+def shortcuts_html(actions: Iterable[Any]) -> str:
+    """Help ▸ Keyboard shortcuts: a table of the actions that have one (``QAction`` duck-typed).
+
+    Args:
+        actions: Objects with ``text()`` and ``shortcut().toString()``.
+    """
+    rows = []
+    for action in actions:
+        key = action.shortcut().toString()
+        if key:
+            name = html.escape(action.text().replace("&", "").rstrip("…"))
+            rows.append(f"<tr><td><b>{html.escape(key)}</b></td><td>{name}</td></tr>")
+    return "<table cellspacing='0' cellpadding='3'>" + "".join(sorted(set(rows))) + "</table>"

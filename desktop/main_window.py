@@ -28,6 +28,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -41,13 +42,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.batch import default_output_folder
 from desktop.batch_dialog import BatchDialog
-from desktop.formatting import about_html, image_facts
+from desktop.formatting import about_html, image_facts, shortcuts_html
 from desktop.image_view import ZOOM_STEP, ImageView
 from desktop.model_choice import choose_model
 from desktop.panels import ImageListPanel, SidePanel
 from desktop.preferences import APPLICATION_TITLE, Preferences, existing_recent
-from desktop.state import Display, ImageDocument, ViewMode, compose, export_array, export_name
+from desktop.state import (
+    Display,
+    ImageDocument,
+    ViewMode,
+    compose,
+    document_bytes,
+    export_array,
+    export_name,
+)
 from desktop.tasks import (
     TileProgress,
     image_files,
@@ -58,17 +68,23 @@ from desktop.tasks import (
 )
 from desktop.workers import Worker, WorkerPool
 from runtime.backends import AUTO_BACKEND_MENU, BACKEND_CHOICES, BACKENDS
-from runtime.constants import DEFAULT_THRESHOLD
+from runtime.constants import DEFAULT_FOV_DEGREES, DEFAULT_THRESHOLD
+from runtime.errors import UserInputError
 from runtime.imageio import IMAGE_SUFFIXES, is_image_file, write_png
+from runtime.provenance import RunSettings, intended_use
 from runtime.providers import AUTO_MENU, PROVIDER_CHOICES, PROVIDERS, provider_label
+from runtime.units import MAX_FOV_DEGREES, Scale
 
 if TYPE_CHECKING:
     from runtime.engine import VesselEngine
 
-#: Segmented images kept in memory, so going back to one is instant.
-MAX_CACHED_IMAGES = 8
+#: Memory the segmented images kept for going back to them may take (the current one is
+#: always kept): 512 MiB, about 60 DRIVE-sized images or 4 photographs of 4000 x 4000 px.
+MAX_CACHE_BYTES = 512 * 2**20
 #: Pause after the threshold last moved before the measurements are recomputed (ms).
 MEASURE_DELAY_MS = 250
+#: Camera fields of view offered in Image ▸ Measurement scale (degrees; any other by hand).
+CAMERA_FIELDS_OF_VIEW: tuple[float, ...] = (30.0, 45.0, 50.0, 60.0)
 #: Suffix of model files that can be opened or dropped.
 MODEL_SUFFIX = ".onnx"
 
@@ -118,19 +134,21 @@ class MainWindow(QMainWindow):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.prefs = preferences or Preferences()
+        # A threshold moved in an earlier session is not carried over silently: every session
+        # starts at the model's own (chosen on validation data).
+        self.prefs = dataclasses.replace(preferences or Preferences(), threshold=None)
         self.engine: VesselEngine | None = None
         self.document: ImageDocument | None = None
         self.last_error = ""
         self._cache: OrderedDict[Path, ImageDocument] = OrderedDict()
         self._mode = ViewMode.OVERLAY
-        self._threshold = self.prefs.threshold or DEFAULT_THRESHOLD  # Until a model is loaded.
+        self._threshold = DEFAULT_THRESHOLD  # Until a model is loaded.
         self._displayed: np.ndarray | None = None
         self._pending_path: Path | None = None
         self._model_worker: Worker | None = None
         self._segment_worker: Worker | None = None
         self._measure_worker: Worker | None = None
-        self._measure_request: tuple[ImageDocument, float] | None = None
+        self._measure_request: tuple[ImageDocument, float, Scale] | None = None
         self._inference = WorkerPool(1, self)  # Model loads and segmentations, one at a time.
         self._background = WorkerPool(1, self)  # Re-measuring after the threshold moved.
         self._batch_pool = WorkerPool(1, self)
@@ -195,11 +213,13 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.side)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setMinimumWidth(self.side.sizeHint().width() + 20)
+        scroll.setMinimumWidth(max(380, self.side.sizeHint().width() + 20))
         self.side_dock = QDockWidget("Details", self)
         self.side_dock.setObjectName("details")
         self.side_dock.setWidget(scroll)
-        self.side_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        features = QDockWidget.DockWidgetFeature
+        # Closable too: View ▸ Details (its toggle action) is disabled on a dock that is not.
+        self.side_dock.setFeatures(features.DockWidgetMovable | features.DockWidgetClosable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.side_dock)
 
         self.image_list = ImageListPanel()
@@ -250,13 +270,18 @@ class MainWindow(QMainWindow):
         self.export_overlay_action = act(
             "Export &overlay…", lambda: self.export_dialog(ViewMode.OVERLAY), "Ctrl+Shift+E"
         )
+        self.report_action = act("Save &report…", self.report_dialog, "Ctrl+P")
+        self.report_action.setToolTip(
+            "One PDF page: photograph, overlay, measurements, quality, model, threshold, date"
+        )
         self.batch_action = act(
             "&Batch…", self.batch_dialog_open, "Ctrl+B", sp.SP_FileDialogDetailedView
         )
         self.batch_action.setToolTip(
             "Segment a whole folder: masks, overlays and one CSV of measurements (Ctrl+B)"
         )
-        self.quit_action = act("&Quit", self.close, key.Quit)
+        # Not ``StandardKey.Quit``: Qt binds it to nothing on Windows (and offscreen).
+        self.quit_action = act("&Quit", self.close, "Ctrl+Q")
         self.resegment_action = act(
             "&Segment again", self.resegment, key.Refresh, sp.SP_BrowserReload
         )
@@ -300,7 +325,27 @@ class MainWindow(QMainWindow):
             action.setCheckable(True)
             self.backend_group.addAction(action)
             self.backend_actions[backend] = action
-        self.about_action = self._action("&About…", self.show_about, key.HelpContents)
+        self.scale_group = QActionGroup(self)
+        self.scale_actions: dict[Scale, QAction] = {}
+        for degrees in CAMERA_FIELDS_OF_VIEW:
+            scale = Scale(fov_degrees=degrees)
+            self.scale_actions[scale] = act(
+                f"{degrees:g}° camera field of view", lambda s=scale: self.set_scale(s)
+            )
+        self.scale_actions[Scale.relative()] = act(
+            "No scale (FOV-relative units)", lambda: self.set_scale(Scale.relative())
+        )
+        self.scale_fov_action = act("Other field of &view…", self.scale_fov_dialog)
+        self.scale_pixel_action = act("Known &pixel size…", self.pixel_size_dialog)
+        for action in (
+            *self.scale_actions.values(),
+            self.scale_fov_action,
+            self.scale_pixel_action,
+        ):
+            action.setCheckable(True)
+            self.scale_group.addAction(action)
+        self.shortcuts_action = self._action("&Keyboard shortcuts", self.show_shortcuts, "F1")
+        self.about_action = self._action("&About…", self.show_about)
         self.about_qt_action = self._action("About &Qt…", lambda: QMessageBox.aboutQt(self))
 
     def _build_menus_and_toolbar(self) -> None:
@@ -311,7 +356,9 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._fill_recent_menu()
         file_menu.addSeparator()
-        file_menu.addActions([self.export_mask_action, self.export_overlay_action])
+        file_menu.addActions(
+            [self.export_mask_action, self.export_overlay_action, self.report_action]
+        )
         file_menu.addSeparator()
         file_menu.addAction(self.batch_action)
         file_menu.addSeparator()
@@ -321,6 +368,11 @@ class MainWindow(QMainWindow):
             [self.resegment_action, self.cancel_action, self.fov_action, self.next_action]
         )
         image_menu.addAction(self.previous_action)
+        image_menu.addSeparator()
+        scale_menu = image_menu.addMenu("Measurement &scale")
+        scale_menu.addActions(list(self.scale_actions.values()))
+        scale_menu.addSeparator()
+        scale_menu.addActions([self.scale_fov_action, self.scale_pixel_action])
         view_menu = menu.addMenu("&View")
         view_menu.addActions(list(self.mode_actions.values()))
         view_menu.addSeparator()
@@ -335,7 +387,7 @@ class MainWindow(QMainWindow):
         provider_menu.addActions(list(self.provider_actions.values()))
         model_menu.addMenu("&Backend").addActions(list(self.backend_actions.values()))
         help_menu = menu.addMenu("&Help")
-        help_menu.addActions([self.about_action, self.about_qt_action])
+        help_menu.addActions([self.shortcuts_action, self.about_action, self.about_qt_action])
 
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("main")
@@ -351,13 +403,29 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         self.zoom_label = QLabel()
         self.model_label = QLabel()
+        self.threshold_label = QLabel()
+        self.threshold_label.setStyleSheet(
+            "color: white; background: rgb(200, 100, 0); padding: 1px 6px; font-weight: bold;"
+        )
+        self.threshold_label.setToolTip(
+            "The vessel threshold differs from the one the model was tuned to; measurements "
+            "depend on it. Use 'Model' beside the threshold to go back."
+        )
+        self.threshold_label.hide()
         self.progress = QProgressBar()  # Busy until a tiled image reports its tiles.
         self.progress.setMaximumWidth(160)
         self.progress.setFormat("%p %")
         self.cancel_button = QToolButton()
         self.cancel_button.setDefaultAction(self.cancel_action)
         self.cancel_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for widget in (self.progress, self.cancel_button, self.zoom_label, self.model_label):
+        widgets = (
+            self.progress,
+            self.cancel_button,
+            self.threshold_label,
+            self.zoom_label,
+            self.model_label,
+        )
+        for widget in widgets:
             bar.addPermanentWidget(widget)
         self._set_busy(None)
 
@@ -369,6 +437,7 @@ class MainWindow(QMainWindow):
         self.mode_actions[self._mode].setChecked(True)
         self.provider_actions[self.prefs.provider].setChecked(True)
         self.backend_actions[self.prefs.backend].setChecked(True)
+        self._check_scale()
 
     # ----------------------------------------------------------------------- public actions
 
@@ -429,7 +498,6 @@ class MainWindow(QMainWindow):
     def show_image(self, path: str | Path) -> None:
         """Show ``path``: from the cache, or read and segment it in the worker."""
         path = Path(path)
-        self.prefs = self.prefs.with_recent(path)
         self.image_list.select_path(path)
         if path in self._cache:
             self._cancel_segmentation()
@@ -442,7 +510,8 @@ class MainWindow(QMainWindow):
         """Run the model on the current image again (optionally with a FOV mask file)."""
         if self.document is None:
             return
-        self._cache.pop(self.document.path, None)
+        # The cached result stays (and on screen) until the new one replaces it, so a run that
+        # fails (e.g. a FOV mask of the wrong size) discards nothing.
         self._start_segmentation(self.document.path, fov_path)
 
     def cancel(self) -> None:
@@ -505,6 +574,9 @@ class MainWindow(QMainWindow):
         self.prefs = dataclasses.replace(self.prefs, threshold=self._threshold)
         if abs(self.side.controls.threshold - self._threshold) > 1e-9:
             self.side.controls.set_threshold(self._threshold)
+        self._show_threshold_state()
+        if not self.batch_dialog.running:  # The batch window says what its next run uses.
+            self.batch_dialog.set_engine(self.engine, self.prefs.threshold)
         self._schedule_render()
         if self.document is not None and self.document.result is not None:
             self.side.measurements.show_updating()
@@ -516,6 +588,75 @@ class MainWindow(QMainWindow):
             return
         self.set_threshold(self.engine.threshold)
         self.prefs = dataclasses.replace(self.prefs, threshold=None)
+        if not self.batch_dialog.running:
+            self.batch_dialog.set_engine(self.engine, None)
+
+    def set_scale(self, scale: Scale) -> None:
+        """Measure lengths and widths with ``scale`` (re-measures the current image)."""
+        self.prefs = self.prefs.with_scale(scale)
+        self._check_scale()
+        self.batch_dialog.set_scale(scale)
+        document = self.document
+        if document is not None and document.result is not None:
+            self.side.measurements.show_updating()
+            self._measure_timer.start()
+        self.statusBar().showMessage(f"Measurement scale: {scale.describe()}", 5000)
+
+    def _check_scale(self) -> None:
+        scale = self.prefs.scale
+        if scale in self.scale_actions:
+            self.scale_actions[scale].setChecked(True)
+        elif scale.pixel_size_um is not None:
+            self.scale_pixel_action.setChecked(True)
+        else:
+            self.scale_fov_action.setChecked(True)
+        self.scale_fov_action.setText(
+            f"Other field of &view ({scale.fov_degrees:g}°)…"
+            if self.scale_fov_action.isChecked()
+            else "Other field of &view…"
+        )
+        self.scale_pixel_action.setText(
+            f"Known &pixel size ({scale.pixel_size_um:g} µm)…"
+            if scale.pixel_size_um is not None
+            else "Known &pixel size…"
+        )
+
+    def scale_fov_dialog(self) -> None:
+        """Ask for the camera's field of view in degrees."""
+        current = self.prefs.fov_degrees or DEFAULT_FOV_DEGREES
+        degrees, ok = QInputDialog.getDouble(
+            self,
+            "Camera field of view",
+            "Field of view across the FOV disc, in degrees:",
+            current,
+            1.0,
+            MAX_FOV_DEGREES,
+            1,
+        )
+        if ok:
+            self.set_scale(Scale(fov_degrees=degrees))
+        else:
+            self._check_scale()
+
+    def pixel_size_dialog(self) -> None:
+        """Ask for the photographs' pixel size on the retina in µm."""
+        current = self.prefs.pixel_size_um or 10.0
+        size, ok = QInputDialog.getDouble(
+            self, "Pixel size", "Size of one pixel on the retina, in µm:", current, 0.01, 1000.0, 2
+        )
+        if ok:
+            self.set_scale(Scale(fov_degrees=None, pixel_size_um=size))
+        else:
+            self._check_scale()
+
+    def show_shortcuts(self) -> None:
+        """Help ▸ Keyboard shortcuts: every action that has one."""
+        box = QMessageBox(self)
+        box.setWindowTitle("Keyboard shortcuts")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(shortcuts_html(self.findChildren(QAction)))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
     def set_opacity(self, opacity: float) -> None:
         """Overlay opacity in [0, 1]."""
@@ -533,12 +674,18 @@ class MainWindow(QMainWindow):
     def export_current(self, kind: ViewMode, path: str | Path) -> Path:
         """Write the current image's mask or overlay (as on screen) to ``path`` as PNG.
 
+        The PNG's text chunks record the model, threshold, scale and date
+        (:meth:`runtime.provenance.RunSettings.png_text`).
+
         Raises:
             ValueError: No segmented image.
         """
         if self.document is None:
             raise ValueError("no image is open")
-        write_png(path, export_array(self.document, self.display, kind))
+        text = None
+        if self.engine is not None:
+            text = RunSettings.of(self.engine, self._threshold, self.prefs.scale).png_text()
+        write_png(path, export_array(self.document, self.display, kind), text)
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return Path(path)
 
@@ -561,13 +708,19 @@ class MainWindow(QMainWindow):
         versions = {"app": runtime.__version__, "PySide6": PySide6.__version__}
         versions["Qt"] = qVersion()
         if self.engine is None:
-            return f"<h3>{APPLICATION_TITLE}</h3><p>No model loaded.</p>" + "".join(
-                f"<p>{k} {v}</p>" for k, v in versions.items()
+            return (
+                f"<h3>{APPLICATION_TITLE}</h3><p>No model loaded.</p>"
+                + "".join(f"<p>{k} {v}</p>" for k, v in versions.items())
+                + f"<p><b>{intended_use()}</b></p>"
             )
         import onnxruntime
 
         versions["onnxruntime"] = onnxruntime.__version__
-        return about_html(self.engine.predictor.describe(), versions)
+        description = {
+            **self.engine.predictor.describe(),
+            "training_sets": self.engine.card.datasets,
+        }
+        return about_html(description, versions)
 
     def show_about(self) -> None:
         """The About box."""
@@ -611,28 +764,124 @@ class MainWindow(QMainWindow):
             self, "FOV mask", str(self.document.path.parent), _IMAGE_FILTER
         )
         if path:
-            self.resegment(path)
+            self.load_fov_mask(path)
+
+    def load_fov_mask(self, path: str | Path) -> bool:
+        """Segment the current image again with the FOV mask ``path``.
+
+        A mask that cannot be read or whose size differs from the image's is refused with a
+        message; the current result stays.
+
+        Returns:
+            Whether the segmentation was started.
+        """
+        from runtime.errors import ImageReadError
+        from runtime.imageio import read_binary
+
+        if self.document is None:
+            return False
+        try:
+            mask = read_binary(path)
+        except ImageReadError as exc:
+            self.report_error("Cannot use this FOV mask", str(exc))
+            return False
+        width, height = self.document.size
+        if mask.shape != (height, width):
+            self.report_error(
+                "Cannot use this FOV mask",
+                f"{Path(path).name}: the mask is {mask.shape[1]} × {mask.shape[0]} px, "
+                f"the image {width} × {height} px; the current result is kept",
+            )
+            return False
+        self.resegment(path)
+        return True
 
     def export_dialog(self, kind: ViewMode) -> None:
         """Choose where to save the mask or overlay."""
         if self.document is None or self.document.result is None:
             return
-        default = self.document.path.parent / export_name(self.document.path, kind)
+        default = self._results_folder() / export_name(self.document.path, kind)
         path, _ = QFileDialog.getSaveFileName(
             self, f"Export {kind.label.lower()}", str(default), "PNG image (*.png)"
         )
         if path:
             if not path.lower().endswith(".png"):
                 path += ".png"
+            self.prefs = dataclasses.replace(self.prefs, export_folder=str(Path(path).parent))
             try:
                 self.export_current(kind, path)
             except (OSError, ValueError) as exc:
                 self.report_error("Cannot export", f"{path}: {exc}")
 
+    def _results_folder(self) -> Path:
+        """Where exports and reports are suggested: never the photographs' own folder."""
+        photographs = self.document.path.parent.resolve()
+        folder = Path(self.prefs.export_folder or default_output_folder(photographs))
+        return default_output_folder(photographs) if folder.resolve() == photographs else folder
+
+    def report_dialog(self) -> None:
+        """File ▸ Save report: a one-page PDF of the image shown."""
+        if self.document is None or self.document.result is None:
+            return
+        default = self._results_folder() / f"{self.document.path.stem}_report.pdf"
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save report", str(default), "PDF document (*.pdf)"
+        )
+        if path:
+            if not path.lower().endswith(".pdf"):
+                path += ".pdf"
+            self.prefs = dataclasses.replace(self.prefs, export_folder=str(Path(path).parent))
+            try:
+                self.save_report(path)
+            except (OSError, ValueError, UserInputError) as exc:
+                self.report_error("Cannot save the report", str(exc))
+
+    def save_report(self, path: str | Path) -> Path:
+        """Write the report of the image shown, at the current threshold and scale.
+
+        Raises:
+            UserInputError: fpdf2 is missing or the file cannot be written.
+            ValueError: No segmented image.
+        """
+        from runtime.eye_report import ReportPage, write_report
+        from runtime.provenance import now
+        from runtime.tiling import overlay
+
+        document = self.document
+        if document is None or document.result is None or self.engine is None:
+            raise ValueError("no segmented image")
+        result = document.result
+        scale = self.prefs.scale
+        measured = document.measured_threshold == self._threshold
+        values = document.measurements if measured and document.measured_scale == scale else None
+        if values is None:
+            values = result.measure(self._threshold, scale)
+        width, height = document.size
+        page = ReportPage(
+            name=document.path.name,
+            photograph=document.image,
+            overlay=overlay(document.image, result.rethreshold(self._threshold)),
+            values=values,
+            quality=result.quality.flag,
+            scale=scale,
+            settings=RunSettings.of(self.engine, self._threshold, scale).as_dict(),
+            date=now(),
+            facts={
+                "Image": f"{width} x {height} px",
+                "Field of view": "loaded from a mask file"
+                if result.fov_source == "given"
+                else "found automatically",
+            },
+        )
+        written = write_report([page], path)
+        self.statusBar().showMessage(f"Saved {written}", 5000)
+        return written
+
     def batch_dialog_open(self, folder: str | Path | None = None) -> BatchDialog:
         """Show the batch window (for ``folder``, or the folder of the current image)."""
         dialog = self.batch_dialog
         dialog.set_engine(self.engine, self.prefs.threshold)
+        dialog.set_scale(self.prefs.scale)
         if folder is not None:
             dialog.set_folder(folder)
         elif not dialog.input_edit.text() and self.document is not None:
@@ -656,6 +905,7 @@ class MainWindow(QMainWindow):
             path,
             threshold=self._threshold,
             fov_path=fov_path,
+            scale=self.prefs.scale,
             cancellable=True,
             reports_progress=True,
         )
@@ -695,6 +945,9 @@ class MainWindow(QMainWindow):
     def _segment_preview(self, document: ImageDocument) -> None:
         if not self._from_current(self._segment_worker):
             return
+        current = self.document
+        if current is not None and current.path == document.path and current.result is not None:
+            return  # Segmenting the image shown again: keep its result until the new one.
         if self.engine is None:  # Only read: nothing more is coming.
             self._segment_worker = None
             self._pending_path = None
@@ -708,8 +961,10 @@ class MainWindow(QMainWindow):
         self._pending_path = None
         self._set_busy(None)
         self._cache[document.path] = document
-        while len(self._cache) > MAX_CACHED_IMAGES:
-            self._cache.popitem(last=False)
+        while len(self._cache) > 1 and sum(map(document_bytes, self._cache.values())) > (
+            MAX_CACHE_BYTES
+        ):
+            self._cache.popitem(last=False)  # The least recently shown goes first.
         self._set_document(document)
         result = document.result
         self.statusBar().showMessage(
@@ -726,6 +981,8 @@ class MainWindow(QMainWindow):
         self._segment_worker = None
         self._pending_path = None
         self._set_busy(None)
+        if self.document is not None:  # The list goes back to the image still on screen.
+            self.image_list.select_path(self.document.path)
         name = path.name if path is not None else "image"
         text = message if path is not None and str(path) in message else f"{name}: {message}"
         self.report_error(f"Cannot segment {name}", text)
@@ -741,6 +998,7 @@ class MainWindow(QMainWindow):
         if self.prefs.threshold is None:
             self._threshold = engine.threshold
         self.side.controls.set_threshold(self._threshold, engine.threshold)
+        self._show_threshold_state()
         name = engine.card.name or engine.model_path.stem
         version = engine.card.version or "?"
         self.model_label.setText(f"Model {name} {version} · {provider_label(engine.provider)}")
@@ -774,30 +1032,32 @@ class MainWindow(QMainWindow):
         document = self.document
         if document is None or document.result is None:
             return
-        if document.measured_threshold == self._threshold:
+        if not self._needs_measuring(document):
             self._show_measurements(document)
             return
         if self._measure_worker is not None:
             self._measure_worker.cancel()
-        worker = Worker(measure_result, document.result, self._threshold)
+        scale = self.prefs.scale
+        worker = Worker(measure_result, document.result, self._threshold, scale)
         worker.signals.finished.connect(self._measured)
         worker.signals.failed.connect(self._measure_failed)
         self._measure_worker = worker
-        self._measure_request = (document, self._threshold)
+        self._measure_request = (document, self._threshold, scale)
         self._background.start(worker)
 
     def _measured(self, measurements: dict[str, Any]) -> None:
         if not self._from_current(self._measure_worker):
             return
         self._measure_worker = None
-        document, threshold = self._measure_request or (None, None)
+        document, threshold, scale = self._measure_request or (None, None, None)
         if document is None:
             return
         document.measurements = measurements
         document.measured_threshold = threshold
+        document.measured_scale = scale
         if document is self.document:
             self._show_measurements(document)
-            if threshold != self._threshold:
+            if self._needs_measuring(document):
                 self._measure_timer.start()
         self.measurements_updated.emit(document)
 
@@ -812,12 +1072,14 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------ display
 
     def _set_document(self, document: ImageDocument) -> None:
+        self.prefs = self.prefs.with_recent(document.path)  # Open Recent: files that opened.
+        self.image_list.select_path(document.path)  # The list always shows what is on screen.
         first = self.document is None or self.document.path != document.path
         self.document = document
         self.stack.setCurrentWidget(self.view)
         self.setWindowTitle(f"{document.path.name} — {APPLICATION_TITLE}")
         self.side.facts.show_facts(image_facts(document))
-        if document.result is not None and document.measured_threshold != self._threshold:
+        if document.result is not None and self._needs_measuring(document):
             self.side.measurements.show_updating()
             self._measure_timer.start()
         else:
@@ -828,8 +1090,21 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self.image_shown.emit(document)
 
+    def _needs_measuring(self, document: ImageDocument) -> bool:
+        """Whether the document's measurements are for another threshold or scale."""
+        return (
+            document.measured_threshold != self._threshold
+            or document.measured_scale != self.prefs.scale
+        )
+
     def _show_measurements(self, document: ImageDocument) -> None:
-        self.side.measurements.show_measurements(document.measurements, document.measured_threshold)
+        result = document.result
+        self.side.measurements.show_measurements(
+            document.measurements,
+            document.measured_threshold,
+            document.measured_scale or self.prefs.scale,
+            result.quality if result is not None else None,
+        )
         self.side.facts.show_facts(image_facts(document))
 
     def _schedule_render(self) -> None:
@@ -837,6 +1112,8 @@ class MainWindow(QMainWindow):
 
     def _render(self) -> None:
         self._render_timer.stop()
+        self.side.colour_bar.setVisible(self._mode is ViewMode.PROBABILITY)
+        self.side.colour_bar.show_threshold(self._threshold)
         if self.document is not None:
             self._displayed = compose(self.document.image, self.document.result, self.display)
             self.view.set_array(self._displayed)
@@ -885,13 +1162,24 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().clearMessage()
 
+    def _show_threshold_state(self) -> None:
+        """Say prominently (status bar, threshold box) when the threshold is not the model's."""
+        model = self.engine.threshold if self.engine is not None else None
+        custom = model is not None and abs(self._threshold - model) > 5e-5
+        self.side.controls.mark_custom(custom)
+        self.threshold_label.setVisible(custom)
+        if custom:
+            self.threshold_label.setText(
+                f"⚠ Threshold {self._threshold:.3f} (model's: {model:.3f})"
+            )
+
     def _zoom_changed(self, zoom: float) -> None:
         fit = "fit, " if self.view.fitting else ""
         self.zoom_label.setText(f"{fit}{100 * zoom:.0f} %")
 
     def _update_actions(self) -> None:
         segmented = self.document is not None and self.document.result is not None
-        for action in (self.export_mask_action, self.export_overlay_action):
+        for action in (self.export_mask_action, self.export_overlay_action, self.report_action):
             action.setEnabled(segmented)
         has_image = self.document is not None
         for action in (self.resegment_action, self.fov_action):

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QColorDialog,
     QDoubleSpinBox,
@@ -29,6 +30,8 @@ from PySide6.QtWidgets import (
 
 from desktop.formatting import FACT_LABELS, measurement_rows
 from desktop.preferences import PRESET_COLOURS, colour_to_hex
+from runtime.quality import Quality
+from runtime.units import Scale
 
 #: Threshold slider resolution: steps between 0 and 1.
 THRESHOLD_STEPS = 1000
@@ -86,6 +89,7 @@ class DisplayControls(QGroupBox):
         menu.addAction("Other colour…").triggered.connect(self._pick_other)
         self.colour_button.setMenu(menu)
         self._colour: tuple[int, int, int] = next(iter(PRESET_COLOURS.values()))
+        self.custom_threshold = False
 
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(self.threshold_slider, 1)
@@ -131,6 +135,13 @@ class DisplayControls(QGroupBox):
             self.reset_button.setToolTip(
                 f"Use the threshold the model was tuned to ({model_threshold:.3f})"
             )
+
+    def mark_custom(self, custom: bool) -> None:
+        """Highlight the threshold box when the threshold is not the model's own."""
+        self.threshold_box.setStyleSheet(
+            "background: rgb(255, 200, 120); font-weight: bold;" if custom else ""
+        )
+        self.custom_threshold = custom
 
     def set_opacity(self, opacity: float) -> None:
         """Show ``opacity`` without emitting ``opacity_changed``."""
@@ -206,17 +217,43 @@ class MeasurementsPanel(_FormPanel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Vessel measurements", parent)
         self.note = QLabel()
+        self.note.setWordWrap(True)
         self.note.setStyleSheet("color: palette(mid);")
         self._form.addRow(self.note)
         self.show_measurements({}, None)
 
-    def show_measurements(self, measurements: dict, threshold: float | None) -> None:
-        """Show ``measurements`` (empty: dashes) measured at ``threshold``."""
-        self._show_rows(measurement_rows(measurements))
-        if threshold is None or not measurements:
+    def show_measurements(
+        self,
+        measurements: dict,
+        threshold: float | None,
+        scale: Scale | None = None,
+        quality: Quality | None = None,
+    ) -> None:
+        """Show ``measurements`` (empty: dashes) measured at ``threshold`` with ``scale``.
+
+        The ``Quality`` row says whether the photograph passed the quality gate (in red, with
+        the reasons, when it did not: then no value is shown); the ``Scale`` row says where the
+        units come from.
+        """
+        scale = scale or Scale()
+        rejected = quality is not None and not quality.ok
+        self._show_rows(measurement_rows({} if rejected else measurements, scale))
+        quality_text = "–" if quality is None else quality.flag
+        self._show_rows(
+            [
+                ("Quality", quality_text, "Quality gate: FOV, exposure, sharpness, colour"),
+                ("Scale", scale.describe(), "Where the units of lengths and widths come from"),
+            ]
+        )
+        self._values["Quality"].setStyleSheet(
+            "color: rgb(200, 30, 30); font-weight: bold;" if rejected else ""
+        )
+        if threshold is None or (not measurements and not rejected):
             self.note.setText("no segmentation yet")
+        elif rejected:
+            self.note.setText("not measured: the photograph failed the quality gate")
         else:
-            self.note.setText(f"in pixels, inside the FOV, at threshold {threshold:.4g}")
+            self.note.setText(f"at the working scale, inside the FOV, at threshold {threshold:.4g}")
 
     def show_updating(self) -> None:
         """Say the values are being recomputed for a new threshold."""
@@ -235,16 +272,53 @@ class FactsPanel(_FormPanel):
         self._show_rows([(label, value, "") for label, value in facts])
 
 
+class ColourBar(QGroupBox):
+    """The key of the probability view: black is 0, white is 1, a tick at the threshold."""
+
+    WIDTH, HEIGHT = 200, 14
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Vessel probability", parent)
+        self.bar = QLabel()
+        self.bar.setToolTip("Grey level of the probability view: the model's vessel probability")
+        low, high = QLabel("0"), QLabel("1")
+        self.threshold_text = QLabel()
+        self.threshold_text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        row = QHBoxLayout()
+        row.addWidget(low)
+        row.addWidget(self.bar, 1)
+        row.addWidget(high)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.threshold_text)
+        self.show_threshold(0.5)
+
+    def show_threshold(self, threshold: float) -> None:
+        """Draw the gradient with a red tick at ``threshold``."""
+        ramp = np.repeat(np.linspace(0, 255, self.WIDTH).astype(np.uint8)[None, :], self.HEIGHT, 0)
+        rgb = np.ascontiguousarray(np.repeat(ramp[..., None], 3, axis=2))
+        x = min(self.WIDTH - 1, max(0, round(threshold * (self.WIDTH - 1))))
+        rgb[:, max(0, x - 1) : x + 1] = (220, 30, 30)
+        image = QImage(
+            rgb.data, self.WIDTH, self.HEIGHT, 3 * self.WIDTH, QImage.Format.Format_RGB888
+        )
+        self.bar.setPixmap(QPixmap.fromImage(image.copy()))
+        self.threshold_text.setText(f"red tick: threshold {threshold:.3f}")
+
+
 class SidePanel(QWidget):
     """The right-hand column: display controls, measurements, image facts."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controls = DisplayControls()
+        self.colour_bar = ColourBar()
+        self.colour_bar.hide()  # Shown with the probability view.
         self.measurements = MeasurementsPanel()
         self.facts = FactsPanel()
         layout = QVBoxLayout(self)
         layout.addWidget(self.controls)
+        layout.addWidget(self.colour_bar)
         layout.addWidget(self.measurements)
         layout.addWidget(self.facts)
         layout.addStretch(1)

@@ -17,8 +17,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from runtime.backends import BACKEND_CHOICES
+from runtime.constants import DEFAULT_FOV_DEGREES
+from runtime.errors import UserInputError
 from runtime.providers import PROVIDER_CHOICES
 from runtime.tiling import overlay
+from runtime.units import Scale
 
 #: Organisation and application names: they decide where ``QSettings`` stores the preferences.
 ORGANISATION_NAME = "drive-vessel-unet"
@@ -102,6 +105,11 @@ class Preferences:
         backend: ``auto`` or a key of :data:`runtime.backends.BACKENDS`.
         model_path: ``.onnx`` file the user chose, or ``""`` for the shipped model.
         recent_files: Recently opened images, most recent first.
+        fov_degrees: Camera field of view the measurements' units come from (``None`` with
+            ``pixel_size_um`` ``None``: FOV-relative units).
+        pixel_size_um: Known pixel size of the photographs in µm (wins over the FOV).
+        export_folder: Folder of the last export (``""``: ``<photographs' folder>_vessels``,
+            never the photographs' own folder).
     """
 
     last_folder: str = ""
@@ -112,8 +120,12 @@ class Preferences:
     backend: str = "auto"
     model_path: str = ""
     recent_files: list[str] = field(default_factory=list)
+    fov_degrees: float | None = DEFAULT_FOV_DEGREES
+    pixel_size_um: float | None = None
+    export_folder: str = ""
 
     def __post_init__(self) -> None:
+        Scale(self.fov_degrees, self.pixel_size_um)  # Validates both (UserInputError).
         if not 0.0 <= self.opacity <= 1.0:
             raise ValueError(f"opacity must be in [0, 1], received {self.opacity}")
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
@@ -145,7 +157,21 @@ class Preferences:
             "backend": self.backend,
             "model_path": self.model_path,
             "recent_files": json.dumps(self.recent_files),
+            "fov_degrees": "" if self.fov_degrees is None else repr(self.fov_degrees),
+            "pixel_size_um": "" if self.pixel_size_um is None else repr(self.pixel_size_um),
+            "export_folder": self.export_folder,
         }
+
+    @property
+    def scale(self) -> Scale:
+        """The scale of the measurements (:class:`runtime.units.Scale`)."""
+        if self.pixel_size_um is not None:
+            return Scale(fov_degrees=None, pixel_size_um=self.pixel_size_um)
+        return Scale(fov_degrees=self.fov_degrees)
+
+    def with_scale(self, scale: Scale) -> Preferences:
+        """A copy that measures with ``scale``."""
+        return replace(self, fov_degrees=scale.fov_degrees, pixel_size_um=scale.pixel_size_um)
 
     @classmethod
     def from_strings(cls, values: dict[str, str]) -> Preferences:
@@ -161,6 +187,9 @@ class Preferences:
             "backend": str,
             "model_path": str,
             "recent_files": _string_list,
+            "fov_degrees": lambda text: None if text == "" else _finite_float(text),
+            "pixel_size_um": lambda text: None if text == "" else _finite_float(text),
+            "export_folder": str,
         }
         for item in fields(cls):
             if item.name not in values:
@@ -168,7 +197,7 @@ class Preferences:
             try:
                 value = parsers[item.name](values[item.name])
                 replace(defaults, **{item.name: value})  # Validates the single value.
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, UserInputError):
                 continue
             parsed[item.name] = value
         return replace(defaults, **parsed)

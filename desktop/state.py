@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from runtime.tiling import overlay, probability_to_uint8
+from runtime.units import Scale
 
 if TYPE_CHECKING:
     from runtime.engine import SegmentationResult
@@ -68,6 +69,7 @@ class ImageDocument:
         fov_path: FOV mask file used, or ``None`` when the engine estimated the FOV.
         measurements: Vessel measurements of the mask at ``measured_threshold``.
         measured_threshold: Threshold the measurements belong to.
+        measured_scale: Scale their units come from.
     """
 
     path: Path
@@ -76,11 +78,23 @@ class ImageDocument:
     fov_path: Path | None = None
     measurements: dict[str, Any] = field(default_factory=dict)
     measured_threshold: float | None = None
+    measured_scale: Scale | None = None
 
     @property
     def size(self) -> tuple[int, int]:
         """``(width, height)`` in pixels."""
         return self.image.shape[1], self.image.shape[0]
+
+
+def document_bytes(document: ImageDocument) -> int:
+    """Memory an image and its cached result take (for the window's cache bound)."""
+    arrays = [document.image]
+    result = document.result
+    if result is not None:
+        arrays += [result.probability, result.mask, result.fov]
+        if result.working_probability is not None and result.scale != 1.0:
+            arrays.append(result.working_probability)
+    return sum(int(array.nbytes) for array in arrays)
 
 
 def compose(image: np.ndarray, result: SegmentationResult | None, display: Display) -> np.ndarray:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from desktop.state import ImageDocument
 from runtime.cancellation import CancelToken
+from runtime.units import Scale
 
 if TYPE_CHECKING:
     from runtime.engine import SegmentationResult, VesselEngine
@@ -45,6 +46,7 @@ def segment_image(
     *,
     threshold: float | None = None,
     fov_path: str | Path | None = None,
+    scale: Scale | None = None,
     token: CancelToken | None = None,
     on_update: Callable[[ImageDocument | TileProgress], None] | None = None,
 ) -> ImageDocument:
@@ -56,6 +58,7 @@ def segment_image(
         threshold: Threshold for the mask and the measurements (default: the model's).
         fov_path: FOV mask file; default: the DRIVE-layout mask next to the image if there is
             one, else the engine estimates the FOV (:meth:`VesselEngine.segment_file`).
+        scale: Units of lengths and widths (default: a 45° field of view).
         token: Checked before reading and between tiles.
         on_update: Receives the document without a result as soon as the image is read, so the
             window can show the photograph while the model runs, then a :class:`TileProgress`
@@ -92,8 +95,9 @@ def segment_image(
         image=image,
         result=result,
         fov_path=used_mask if result.fov_source == "given" else None,
-        measurements=measure_result(result, result.threshold),
+        measurements=measure_result(result, result.threshold, scale),
         measured_threshold=result.threshold,
+        measured_scale=scale or Scale(),
     )
 
 
@@ -108,11 +112,12 @@ def read_image(path: str | Path) -> ImageDocument:
     return ImageDocument(path=Path(path), image=read_rgb(path))
 
 
-def measure_result(result: SegmentationResult, threshold: float) -> dict[str, Any]:
-    """Vessel measurements of the mask at ``threshold``, inside the result's FOV."""
-    from runtime.measurements import measure
-
-    return measure(result.rethreshold(threshold), result.fov).as_dict()
+def measure_result(
+    result: SegmentationResult, threshold: float, scale: Scale | None = None
+) -> dict[str, Any]:
+    """Vessel measurements at ``threshold`` in the units of ``scale`` (empty when the quality
+    gate rejected the photograph): :meth:`runtime.engine.SegmentationResult.measure`."""
+    return result.measure(threshold, scale)
 
 
 def image_files(folder: str | Path) -> list[Path]:

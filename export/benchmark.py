@@ -249,6 +249,8 @@ def run_end_to_end(variants: list[Variant], jobs: list, card, out_dir: Path, rou
     from runtime.engine import VesselEngine
     from runtime.outputs import OUTPUT_KINDS
     from runtime.predictors import CallablePredictor
+    from runtime.provenance import RunSettings
+    from runtime.units import Scale
 
     def timed(variant: Variant, spent: list[float]) -> CallablePredictor:
         def predict(batch: np.ndarray) -> np.ndarray:
@@ -263,6 +265,8 @@ def run_end_to_end(variants: list[Variant], jobs: list, card, out_dir: Path, rou
         for variant in variants:
             spent: list[float] = []
             engine = VesselEngine(timed(variant, spent), card)
+            scale = Scale()
+            text = RunSettings.of(engine, None, scale).png_text()
             for job in jobs:
                 outputs = {kind: job.output(out_dir / "e2e", kind) for kind in OUTPUT_KINDS}
                 spent.clear()
@@ -271,9 +275,9 @@ def run_end_to_end(variants: list[Variant], jobs: list, card, out_dir: Path, rou
                 times.append(time.perf_counter())
                 result = infer_job(engine, job, read, None)
                 times.append(time.perf_counter())
-                write_outputs(read[0], result, outputs)
+                write_outputs(read[0], result, outputs, text)
                 times.append(time.perf_counter())
-                measurement_row(job, read[0], result)
+                measurement_row(job, read[0], result, None, scale)
                 times.append(time.perf_counter())
                 read_s, infer_s, write_s, measure_s = np.diff(times)
                 values = (read_s, infer_s, sum(spent), write_s, measure_s, times[-1] - times[0])

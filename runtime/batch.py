@@ -18,7 +18,6 @@ import enum
 import glob
 import json
 import os
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,9 @@ from typing import Any
 from runtime.errors import UserInputError
 from runtime.imageio import is_image_file
 from runtime.outputs import OUTPUT_KINDS, output_path
+from runtime.provenance import RunSettings, is_product_output, now
 from runtime.reports import write_json
+from runtime.units import Scale
 
 #: Reason recorded for the images a stopped batch did not reach.
 CANCELLED_PROBLEM = "cancelled before it was segmented"
@@ -48,6 +49,9 @@ class Job:
 def collect_jobs(inputs: Iterable[str], recursive: bool = False) -> list[Job]:
     """Expand files, folders and glob patterns into jobs (sorted, without duplicates).
 
+    Folders and patterns leave out the product's own outputs (masks, probability maps,
+    overlays: :func:`runtime.provenance.is_product_output`); a file named on its own is kept.
+
     Raises:
         UserInputError: An input matches nothing.
     """
@@ -57,13 +61,13 @@ def collect_jobs(inputs: Iterable[str], recursive: bool = False) -> list[Job]:
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
             for item in sorted(path.glob(pattern)):
-                if item.is_file() and is_image_file(item):
+                if item.is_file() and is_image_file(item) and not is_product_output(item):
                     jobs.setdefault(item.resolve(), Job(item, item.relative_to(path)))
         elif path.is_file():
             jobs.setdefault(path.resolve(), Job(path, Path(path.name)))
         elif glob.has_magic(raw):
             matches = [Path(m) for m in sorted(glob.glob(raw, recursive=recursive))]
-            files = [m for m in matches if m.is_file()]
+            files = [m for m in matches if m.is_file() and not is_product_output(m)]
             if not files:
                 raise UserInputError(f"{raw}: pattern matches no files")
             for item in files:
@@ -146,6 +150,8 @@ class ImageEvent:
     def status(self) -> str:
         """The status as the CLI's progress line shows it."""
         if self.state is ImageState.DONE and self.row is not None:
+            if self.row.get("status") == "rejected":
+                return f"REJECTED ({self.row['quality'].removeprefix('rejected: ')})"
             return f"ok ({self.row['seconds']:.2f} s)"
         if self.state is ImageState.SKIPPED:
             return "already done, skipped"
@@ -163,6 +169,7 @@ def segment_batch(
     *,
     on_image: Callable[[ImageEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    scale: Scale | None = None,
     overlap: bool = True,
 ) -> dict[str, Any]:
     """Segment ``jobs`` into ``out_dir`` (see module docstring).
@@ -181,27 +188,38 @@ def segment_batch(
         should_stop: Checked before each image that needs segmenting. Once it returns True,
             that image and every later one not already done is recorded as failed with the
             reason :data:`CANCELLED_PROBLEM` (so ``measurements.json`` lists them, and a later
-            run resumes with them); images already done are still taken over, and the tables
-            of the images done are written as usual. The image being segmented is finished.
+            run resumes with them); images already done are still taken over (with ``force``
+            too: a cancelled redo keeps the rows of the outputs still on disk, so the tables
+            always describe the folder), and the tables of the images done are written as
+            usual. The image being segmented is finished.
+        scale: Units of lengths and widths (default: a 45° field of view).
         overlap: Read the next images and write the previous ones while the model runs
             (:class:`runtime.pipeline.Pipeline`; same outputs). An image's ``DONE`` then
             follows once its outputs are written, possibly after the next image's ``STARTED``.
 
+    Images are taken over from an earlier run only when its recorded settings (model file
+    hash, threshold, TTA, rescaling, scale: :meth:`RunSettings.matches`) equal these ones;
+    otherwise every image is redone.
+
     Returns:
-        ``{"rows": [...], "failed": [{"file", "error"}], "skipped": n, "settings": {...}}``;
-        the same is written as ``measurements.json`` and the rows as ``measurements.csv``.
+        ``{"rows": [...], "failed": [{"file", "image", "error"}], "skipped": n,
+        "settings": {...}}``; the same is written as ``measurements.json`` and the rows as
+        ``measurements.csv``.
     """
     from runtime.errors import ImageReadError
+    from runtime.pipeline import Pipeline
 
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         problem = exc.strerror or type(exc).__name__
         raise UserInputError(f"{out_dir}: cannot create the output folder ({problem})") from None
-    from runtime.pipeline import Pipeline
-
-    previous = _previous_rows(out_dir)
-    rows, failed, skipped, stopped = {}, {}, 0, False
+    scale = scale or Scale()
+    settings = RunSettings.of(engine, threshold, scale)
+    previous = _previous_rows(out_dir, settings)
+    rows: dict[int, dict[str, Any]] = {}
+    failed: dict[int, dict[str, Any]] = {}
+    skipped, stopped = 0, False
 
     def tell(
         index: int,
@@ -218,7 +236,11 @@ def segment_batch(
 
     def handle(index: int, job: Job, row: dict[str, Any] | None, error: Exception | None) -> None:
         if error is not None:
-            failed[index] = {"file": str(job.source), "error": str(error)}
+            failed[index] = {
+                "file": str(job.source),
+                "image": str(job.relative),
+                "error": str(error),
+            }
             tell(index, job, ImageState.FAILED, str(error))
         else:
             rows[index] = row
@@ -226,30 +248,37 @@ def segment_batch(
 
     def done_before(job: Job) -> bool:
         outputs = outputs_of(job).values()
-        return not force and all(p.is_file() for p in outputs) and str(job.relative) in previous
+        return str(job.relative) in previous and all(p.is_file() for p in outputs)
 
-    todo = [(index, job) for index, job in enumerate(jobs, 1) if not done_before(job)]
+    # Every job that may be segmented, in order (the pipeline reads ahead among them; one
+    # skipped after a cancelled redo is simply never submitted).
+    todo = [(index, job) for index, job in enumerate(jobs, 1) if force or not done_before(job)]
     position = {index: at for at, (index, _) in enumerate(todo)}
     pipe = Pipeline(
         todo,
         lambda item: read_job(item[1]),
         lambda item, read: infer_job(engine, item[1], read, threshold),
-        lambda item, read, result: finish_job(item[1], read[0], result, outputs_of(item[1])),
+        lambda item, read, result: finish_job(
+            item[1], read[0], result, outputs_of(item[1]), threshold, scale, settings
+        ),
         errors=(ImageReadError, OSError, ValueError),
     )
     with pipe:
         for index, job in enumerate(jobs, 1):
             for outcome in pipe.ready():  # Report what has been written meanwhile.
                 handle(*outcome.item, outcome.value, outcome.error)
-            if index not in position:
-                rows[index] = previous[str(job.relative)]
+            key = str(job.relative)
+            stopped = stopped or (force and should_stop is not None and should_stop())
+            if done_before(job) and (not force or stopped):
+                # Resumed, or a cancelled redo: the files on disk are the ones this row describes.
+                rows[index] = previous[key]
                 skipped += 1
-                tell(index, job, ImageState.SKIPPED, row=rows[index])
+                tell(index, job, ImageState.SKIPPED, row=previous[key])
                 continue
             stopped = stopped or (should_stop is not None and should_stop())
             if stopped:
                 error = f"{job.source}: {CANCELLED_PROBLEM}"
-                failed[index] = {"file": str(job.source), "error": error}
+                failed[index] = {"file": str(job.source), "image": key, "error": error}
                 tell(index, job, ImageState.CANCELLED, error)
                 continue
             tell(index, job, ImageState.STARTED)
@@ -259,7 +288,7 @@ def segment_batch(
                     handle(*outcome.item, outcome.value, outcome.error)
                 continue
             try:
-                row = _segment_job(engine, job, outputs_of(job), threshold)
+                row = _segment_job(engine, job, outputs_of(job), threshold, scale, settings)
             except (ImageReadError, OSError, ValueError) as exc:
                 handle(index, job, None, exc)
                 continue
@@ -268,15 +297,12 @@ def segment_batch(
             handle(*outcome.item, outcome.value, outcome.error)
     report = {
         "settings": {
-            "model": str(engine.model_path),
-            "model_name": engine.card.name,
-            "model_version": engine.card.version,
+            **settings.as_dict(),
+            "model_path": str(engine.model_path),
+            **scale.as_dict(),
             "provider": engine.provider,
-            "threshold": engine.threshold if threshold is None else threshold,
-            "tta": engine.tta,
-            "rescale": engine.rescale,
             "tile": engine.tile,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "finished": now(),
         },
         "rows": [rows[index] for index in sorted(rows)],
         "failed": [failed[index] for index in sorted(failed)],
@@ -291,15 +317,18 @@ def _segment_job(
     job: Job,
     outputs: dict[str, Path],
     threshold: float | None,
+    scale: Scale,
+    settings: RunSettings,
 ) -> dict[str, Any]:
-    """Segment one image, write its outputs and return its measurements row.
+    """Segment one image, write its outputs and return its measurements row (sequentially).
 
     Raises:
         ImageReadError: The image cannot be read or used, or the engine failed on it.
         OSError: An output cannot be written.
     """
     read = read_job(job)
-    return finish_job(job, read[0], infer_job(engine, job, read, threshold), outputs)
+    result = infer_job(engine, job, read, threshold)
+    return finish_job(job, read[0], result, outputs, threshold, scale, settings)
 
 
 def read_job(job: Job) -> tuple:
@@ -327,17 +356,28 @@ def infer_job(engine, job: Job, read: tuple, threshold: float | None):
         raise ImageReadError(job.source, problem) from exc
 
 
-def finish_job(job: Job, image, result, outputs: dict[str, Path]) -> dict[str, Any]:
+def finish_job(
+    job: Job,
+    image,
+    result,
+    outputs: dict[str, Path],
+    threshold: float | None,
+    scale: Scale,
+    settings: RunSettings,
+) -> dict[str, Any]:
     """Write the image's PNGs and return its measurements row (the pipeline's write step).
+
+    A photograph the quality gate rejects still gets its images written (to see why), but its
+    row has ``status`` ``rejected``, the reasons in ``quality`` and no measurements.
 
     Raises:
         OSError: An output cannot be written.
     """
-    write_outputs(image, result, outputs)
-    return measurement_row(job, image, result)
+    write_outputs(image, result, outputs, settings.png_text())
+    return measurement_row(job, image, result, threshold, scale)
 
 
-def write_outputs(image, result, outputs: dict[str, Path]) -> None:
+def write_outputs(image, result, outputs: dict[str, Path], text: dict[str, str]) -> None:
     """Compose, encode and write the mask, probability and overlay PNGs of one image.
 
     Raises:
@@ -347,50 +387,90 @@ def write_outputs(image, result, outputs: dict[str, Path]) -> None:
     from runtime.outputs import output_images
 
     for kind, array in output_images(image, result.probability, result.mask).items():
-        write_png(outputs[kind], array)
+        write_png(outputs[kind], array, text)
 
 
-def measurement_row(job: Job, image, result) -> dict[str, Any]:
-    """The image's row of ``measurements.csv``: its facts and vessel measurements."""
-    from runtime.measurements import measure, rounded_row
-
+def measurement_row(job: Job, image, result, threshold: float | None, scale: Scale) -> dict:
+    """The image's row of ``measurements.csv``: its facts, quality and vessel measurements."""
     return {
         "image": str(job.relative),
+        "status": "ok" if result.accepted else "rejected",
+        "quality": result.quality.flag,
         "width": image.shape[1],
         "height": image.shape[0],
         "fov": result.fov_source,
-        "scale": round(result.scale, 4),
+        "resize_factor": round(result.scale, 4),
         "tiles": result.tiles,
         "threshold": result.threshold,
         "seconds": round(result.seconds, 3),
-        **rounded_row(measure(result.mask, result.fov).as_dict()),
+        **result.measure(threshold, scale),
     }
 
 
-def _previous_rows(out_dir: Path) -> dict[str, dict[str, Any]]:
+def _previous_rows(out_dir: Path, settings: RunSettings) -> dict[str, dict[str, Any]]:
+    """Rows of an earlier run in ``out_dir`` made with the same settings (else none)."""
     path = out_dir / "measurements.json"
     if not path.is_file():
         return {}
     try:
-        return {row["image"]: row for row in json.loads(path.read_text())["rows"]}
-    except (OSError, ValueError, KeyError, TypeError):
+        report = json.loads(path.read_text(encoding="utf-8"))
+        if not settings.matches(report.get("settings")):
+            return {}
+        return {row["image"]: row for row in report["rows"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 
 
+#: Columns every CSV row carries from the run's settings (what made the numbers).
+SETTING_COLUMNS: tuple[str, ...] = ("model_name", "model_version", "scale")
+
+
+def csv_rows(report: Mapping[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The CSV's header and rows: one row per image, failed ones too.
+
+    Measurement columns are named with their unit (:meth:`Measurement.column`); every row
+    carries ``status`` (``ok``, ``rejected``, ``failed``), ``quality``, the model's name and
+    version, the threshold, the scale and the date, so a table copied elsewhere still says how
+    it was made.
+    """
+    from runtime.measurements import MEASUREMENT_BY_KEY
+
+    settings = report["settings"]
+    scale = Scale.from_dict(settings)
+    rows = [dict(row) for row in report["rows"]]
+    for failure in report["failed"]:
+        rows.append(
+            {
+                "image": failure.get("image", failure["file"]),
+                "status": "failed",
+                "error": failure["error"],
+            }
+        )
+    common = {key: settings.get(key) for key in SETTING_COLUMNS}
+    common["date"] = settings.get("finished")
+    rows = [{**row, **common} for row in rows]
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    header = {
+        key: MEASUREMENT_BY_KEY[key].column(scale) for key in keys if key in MEASUREMENT_BY_KEY
+    }
+    renamed = [{header.get(k, k): v for k, v in row.items()} for row in rows]
+    return [header.get(k, k) for k in keys], renamed
+
+
 def _write_tables(out_dir: Path, report: dict[str, Any]) -> None:
-    """``measurements.json`` and ``measurements.csv`` (atomically).
+    """``measurements.json`` and ``measurements.csv`` (atomically; the CSV in UTF-8 with a BOM
+    so Excel on Windows reads ``µm`` and non-ASCII file names right).
 
     The CSV's columns are the union of every row's, in first-seen order, so rows taken over
     from a folder written by another version (other measurements) still fit; a row lacking a
     column leaves it empty.
     """
     write_json(out_dir / "measurements.json", report)
-    rows = report["rows"]
+    columns, rows = csv_rows(report)
     if not rows:
         return
-    columns = list(dict.fromkeys(key for row in rows for key in row))
     tmp = out_dir / ".measurements.csv.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+    with open(tmp, "w", newline="", encoding="utf-8-sig") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(rows)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 
 from runtime.backends import BACKEND_CHOICES, PRECISION_CHOICES
-from runtime.constants import DATA_ROOT
+from runtime.constants import DATA_ROOT, DEFAULT_FOV_DEGREES, RETINA_UM_PER_DEGREE
 from runtime.datasets import DATASETS, SPLITS
 from runtime.model_card import check_threshold
 from runtime.providers import PROVIDER_CHOICES
+from runtime.units import Scale, scale_from_options
 
 
 def comma_list(text: str) -> list[str]:
@@ -81,6 +82,41 @@ def add_backend_options(
         choices=PRECISION_CHOICES,
         help="precision (int8 runs the model's .int8.onnx file; bf16 is OpenVINO's)",
     )
+
+
+def add_scale_options(parser: argparse.ArgumentParser) -> None:
+    """``--fov-degrees`` / ``--pixel-size`` / ``--relative-units``: the units of lengths and
+    widths (:class:`runtime.units.Scale`; one of the three, 45° when none is given)."""
+    group = parser.add_argument_group("scale of the measurements").add_mutually_exclusive_group()
+    group.add_argument(
+        "--fov-degrees",
+        type=float,
+        default=None,
+        metavar="DEG",
+        help=f"camera field of view across the FOV disc, in degrees (default "
+        f"{DEFAULT_FOV_DEGREES:g}; {RETINA_UM_PER_DEGREE:g} µm of retina per degree)",
+    )
+    group.add_argument(
+        "--pixel-size",
+        type=float,
+        default=None,
+        metavar="UM",
+        help="size of one photograph pixel on the retina in µm (instead of the field of view)",
+    )
+    group.add_argument(
+        "--relative-units",
+        action="store_true",
+        help="no physical scale: lengths in FOV diameters, widths in ‰ of the FOV diameter",
+    )
+
+
+def scale_of(args: argparse.Namespace) -> Scale:
+    """The :class:`~runtime.units.Scale` of :func:`add_scale_options`' flags.
+
+    Raises:
+        UserInputError: A value is not positive (or the FOV is wider than 220°).
+    """
+    return scale_from_options(args.fov_degrees, args.pixel_size, args.relative_units)
 
 
 def add_quiet_option(parser: argparse.ArgumentParser) -> None:

@@ -23,6 +23,17 @@ DRIVE_RGB_STD: tuple[float, float, float] = (46.2073, 29.1316, 17.5587)
 WORKING_FOV_DIAMETER: float = 539.0
 RESCALE_TOLERANCE: float = 0.1
 
+#: Angular field of view of a fundus camera (degrees across the FOV disc) assumed when the
+#: user gives none: DRIVE's Canon CR5 and most clinic cameras image 45 degrees.
+DEFAULT_FOV_DEGREES: float = 45.0
+#: Micrometres of retina per degree of visual angle (emmetropic schematic eye, Drasdo & Fowler
+#: 1974: 0.288 mm per degree; about 0.29 in the Gullstrand eye). With it a 45-degree FOV spans
+#: 45 * 288 = 12,960 um, so a DRIVE pixel (539 px across) is about 24 um.
+RETINA_UM_PER_DEGREE: float = 288.0
+#: Relative change of the FOV diameter below which measurements use the map as it is instead of
+#: resampling it to exactly the working diameter (see :mod:`runtime.units`).
+MEASURE_RESCALE_TOLERANCE: float = 0.01
+
 #: Threshold used when a model carries none chosen on validation data, and the second operating
 #: point every evaluation reports.
 DEFAULT_THRESHOLD: float = 0.5

@@ -17,15 +17,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from runtime.constants import WORKING_FOV_DIAMETER
 from runtime.model_card import ModelCard, check_threshold
 from runtime.predictors import Predictor
+from runtime.quality import Quality
 from runtime.scaling import resize_back, resize_image, working_scale
 from runtime.tiling import TileCallback, binary_mask, overlay, predict_tiled, tile_count
+from runtime.units import Scale
 
 
 class Cancelled(Exception):  # noqa: N818 - a state, like ``asyncio.CancelledError``.
@@ -45,10 +48,48 @@ class SegmentationResult:
     tiles: int
     seconds: float  # inference time (resize + model + resize back), not reading
     provider: str
+    working_diameter: float = WORKING_FOV_DIAMETER  # the model's FOV diameter (measurements)
+    working_probability: np.ndarray | None = None  # as the model gave it, at ``scale``
+    quality: Quality = field(default_factory=Quality)  # the quality gate's verdict
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the photograph passed the quality gate (its measurements are reported)."""
+        return self.quality.ok
 
     def rethreshold(self, threshold: float) -> np.ndarray:
         """The mask at another threshold, from the cached probabilities (no inference)."""
         return binary_mask(self.probability, threshold, self.fov)
+
+    def measure(self, threshold: float | None = None, scale: Scale | None = None) -> dict:
+        """Vessel measurements at the working scale, in the units of ``scale`` (default 45°).
+
+        Measured on the probability map the model produced at the working scale (not on the
+        map brought back to the photograph's size), resampled to exactly the working diameter
+        and thresholded there (:func:`runtime.measurements.measure_map`), so the values do not
+        depend on the photograph's pixel count.
+
+        Args:
+            threshold: Default: the result's.
+            scale: How lengths and widths get units (:class:`runtime.units.Scale`).
+
+        Returns:
+            ``{key: value}`` of :data:`runtime.measurements.MEASUREMENTS` in the units shown;
+            empty for a photograph the quality gate rejected (:mod:`runtime.quality`).
+        """
+        if not self.accepted:
+            return {}
+        from runtime.measurements import measure_map
+        from runtime.scaling import resize_mask
+
+        threshold = self.threshold if threshold is None else threshold
+        if self.working_probability is None or self.scale == 1.0:
+            probability, fov = self.probability, self.fov
+        else:
+            probability, fov = self.working_probability, resize_mask(self.fov, self.scale)
+        return measure_map(
+            probability, fov, threshold, scale, self.working_diameter, prior_factor=self.scale
+        )
 
     def overlay(
         self, image: np.ndarray, colour: tuple[int, int, int] = (0, 255, 0), opacity: float = 0.6
@@ -64,6 +105,7 @@ class Probability:
     probability: np.ndarray  # (H, W) float32 at the image's size
     scale: float
     tiles: int
+    working: np.ndarray | None = None  # the model's output at the working scale
 
 
 class VesselEngine:
@@ -177,9 +219,10 @@ class VesselEngine:
             tta=self.tta,
             on_tile=on_tile,
         )
+        working = probability
         probability = resize_back(probability, height, width).astype(np.float32, copy=False)
         tiles = tile_count(*work.shape[:2], self.predictor.multiple, self.tile, self.overlap)
-        return Probability(probability, scale, tiles)
+        return Probability(probability, scale, tiles, working)
 
     def segment(
         self,
@@ -211,6 +254,7 @@ class VesselEngine:
             Cancelled: ``should_stop`` returned True.
         """
         from runtime.fov import estimate_fov
+        from runtime.quality import assess
 
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
@@ -250,6 +294,9 @@ class VesselEngine:
             tiles=raw.tiles,
             seconds=time.perf_counter() - start,
             provider=self.provider,
+            working_diameter=self.card.working_fov_diameter,
+            working_probability=raw.working,
+            quality=assess(image, fov, fov_source, self.card.working_fov_diameter),
         )
 
     def segment_file(

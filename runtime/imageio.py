@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -151,19 +152,32 @@ def read_binary(path: str | os.PathLike[str]) -> np.ndarray:
     return array > top / 2
 
 
-def write_png(path: str | os.PathLike[str], array: np.ndarray) -> None:
+def write_png(
+    path: str | os.PathLike[str], array: np.ndarray, text: Mapping[str, str] | None = None
+) -> None:
     """Write a uint8 (or boolean, written as 0/255) array as PNG, creating parent folders.
 
     Args:
         path: Destination file.
         array: ``(H, W)`` gray or ``(H, W, 3)`` RGB array.
+        text: PNG text chunks (``iTXt``, UTF-8), e.g.
+            :meth:`runtime.provenance.RunSettings.png_text`.
     """
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * 255
     elif array.dtype != np.uint8:
         raise ValueError(f"write_png expects uint8 or bool, got {array.dtype}")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(os.fspath(path), format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    info = None
+    if text:
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        for key, value in text.items():
+            info.add_itxt(key, str(value))
+    Image.fromarray(array).save(
+        os.fspath(path), format="PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL
+    )
 
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:

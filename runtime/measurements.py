@@ -1,7 +1,11 @@
-"""Vessel measurements clinicians read off a binary vessel map, in pixels.
+"""Vessel measurements clinicians read off a binary vessel map.
 
-Everything is computed on the vessel mask restricted to the field of view (FOV); scale to
-micrometres by the camera's pixel size if needed (DRIVE: about 540 px across a 45° FOV).
+Everything is computed on the vessel mask restricted to the field of view (FOV). :func:`measure`
+works in the pixels of the map it is given; what users see (:func:`measure_map`) is measured at
+the model's working scale (the map resampled so the FOV is ``working_fov_diameter`` pixels
+across, :func:`measure_at_working_scale`), so it does not depend on the camera's pixel count,
+and then given units by a :class:`runtime.units.Scale` (:func:`shown_values`): density in %,
+lengths in mm, widths in µm (45° field of view by default), or FOV-relative units.
 
 Definitions (pure NumPy/SciPy/scikit-image, no deep-learning runtime):
 
@@ -43,7 +47,6 @@ side or the vessels' extent under 16 pixels). Counts and lengths of an empty mas
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -52,6 +55,9 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 from skimage.morphology import skeletonize
+
+from runtime.constants import MEASURE_RESCALE_TOLERANCE, WORKING_FOV_DIAMETER
+from runtime.units import UNITS, Scale
 
 #: Pixels between the vertices of the polyline that measures a segment's arc length.
 ARC_STEP = 5
@@ -89,83 +95,203 @@ class Measurement:
     """How one measurement is named, shown and stored.
 
     Attributes:
-        key: Field of :class:`VesselMeasurements` (and CSV column).
-        label: Name in the side panel, the batch table and reports.
-        unit: Unit shown after the value (``""``: none).
-        digits: Decimals shown and kept in the CSV.
+        key: Field of :class:`VesselMeasurements` (and the JSON key; the CSV column adds the
+            unit, see :meth:`column`).
+        label: Name in the side panel and reports.
+        digits: Decimals shown and kept in the CSV (in the unit shown).
         description: What it is (tooltips, docs).
-        factor: Multiplier from the stored value to the shown one (density: 100, in %).
+        dimension: ``"length"`` or ``"width"`` (units from the scale, :data:`runtime.units.UNITS`),
+            ``"fraction"`` (shown in %), or ``""`` (a pure number or a count).
         short: Column title in narrow tables.
+        relative_digits: Decimals in FOV-relative units (``None``: ``digits``).
     """
 
     key: str
     label: str
-    unit: str
     digits: int
     description: str
-    factor: float = 1.0
+    dimension: str = ""
     short: str = ""
+    relative_digits: int | None = None
 
-    def text(self, value: Any) -> str:
-        """The value with its unit, as panels and tables show it (``–`` when undefined)."""
+    def unit(self, scale: Scale) -> str:
+        """The unit shown after the value with ``scale`` (``""`` for pure numbers)."""
+        if self.dimension == "fraction":
+            return "%"
+        if self.dimension in UNITS:
+            return scale.unit(self.dimension).symbol
+        return ""
+
+    def column(self, scale: Scale) -> str:
+        """The CSV column name: the key and the unit's ASCII form (``mean_width_um``)."""
+        if self.dimension == "fraction":
+            return f"{self.key}_pct"
+        if self.dimension in UNITS:
+            return f"{self.key}_{scale.unit(self.dimension).slug}"
+        return self.key
+
+    def title(self, scale: Scale, short: bool = False) -> str:
+        """Label with its unit for headers and panel rows (``Mean width (µm)``)."""
+        unit = self.unit(scale)
+        name = self.short if short and self.short else self.label
+        return f"{name} ({unit})" if unit else name
+
+    def decimals(self, scale: Scale) -> int:
+        """Decimals that mean something in the unit shown with ``scale``."""
+        if self.dimension in UNITS and not scale.physical and self.relative_digits is not None:
+            return self.relative_digits
+        return self.digits
+
+    def text(self, value: Any, scale: Scale | None = None) -> str:
+        """A shown value (see :func:`shown_values`) with its unit; ``–`` when undefined."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "–"
-        number = f"{float(value) * self.factor:,.{self.digits}f}"
-        return f"{number} {self.unit}" if self.unit else number
+        scale = scale or Scale()
+        number = f"{float(value):,.{self.decimals(scale)}f}"
+        unit = self.unit(scale)
+        return f"{number} {unit}" if unit else number
 
-    def rounded(self, value: Any) -> Any:
-        """The value rounded to the digits that mean something (for the CSV)."""
+    def rounded(self, value: Any, scale: Scale | None = None) -> Any:
+        """A shown value rounded to the digits that mean something (for the CSV)."""
         if isinstance(value, bool) or not isinstance(value, int | float):
             return value
         if isinstance(value, float) and math.isnan(value):
             return value
-        return round(float(value), self.digits + (2 if self.factor != 1.0 else 0))
+        if not self.dimension and not self.digits:
+            return int(value)
+        return round(float(value), self.decimals(scale or Scale()))
 
 
-#: The measurements users see, in order: the side panel, the batch table (``short`` titles)
-#: and the rounding of the CSV all read this table. Add a measurement here and to
-#: :class:`VesselMeasurements` / :func:`measure`.
+#: The measurements users see, in order: the side panel, the batch table (``short`` titles),
+#: the CSV (columns, units, rounding) and the reports all read this table. Add a measurement
+#: here and to :class:`VesselMeasurements` / :func:`measure`.
 MEASUREMENTS: tuple[Measurement, ...] = (
     Measurement(
-        "vessel_density", "Vessel density", "%", 2, "Vessel pixels / FOV pixels", 100.0, "Density"
+        "vessel_density",
+        "Vessel density",
+        1,
+        "Vessel area / FOV area, in percent",
+        "fraction",
+        "Density",
     ),
     Measurement(
         "skeleton_length",
-        "Skeleton length",
-        "px",
-        0,
-        "Total length of the vessel centre lines, in pixels",
-        short="Length",
+        "Vessel length",
+        1,
+        "Total length of the vessel centre lines inside the FOV",
+        "length",
+        "Length",
+        relative_digits=2,
     ),
     Measurement(
         "mean_width",
         "Mean width",
-        "px",
-        2,
-        "Vessel area / skeleton length, in pixels",
-        short="Width",
+        1,
+        "Vessel area / vessel length (mean calibre)",
+        "width",
+        "Width",
+        relative_digits=2,
     ),
     Measurement(
-        "fractal_dimension", "Fractal dimension", "", 3, "Box-counting dimension of the vessel mask"
+        "fractal_dimension",
+        "Fractal dimension",
+        3,
+        "Box-counting dimension of the vessel map at the working scale",
     ),
     Measurement(
         "tortuosity",
         "Tortuosity",
-        "",
         3,
         "Arc length / chord of the vessel segments between junctions (length-weighted mean)",
     ),
-    Measurement("branch_points", "Branch points", "", 0, "Junctions of the vessel centre lines"),
+    Measurement("branch_points", "Branch points", 0, "Junctions of the vessel centre lines"),
 )
 MEASUREMENT_BY_KEY: dict[str, Measurement] = {m.key: m for m in MEASUREMENTS}
 
 
-def rounded_row(values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` with every measurement of :data:`MEASUREMENTS` rounded for a table file."""
-    return {
-        key: MEASUREMENT_BY_KEY[key].rounded(value) if key in MEASUREMENT_BY_KEY else value
-        for key, value in values.items()
-    }
+def shown_values(
+    measured: VesselMeasurements, scale: Scale, diameter: float, factor: float
+) -> dict[str, float | int]:
+    """The values of :data:`MEASUREMENTS` in the units shown, rounded as the CSV keeps them.
+
+    Args:
+        measured: Measured at the working scale (:func:`measure_at_working_scale`).
+        scale: How lengths and widths get units.
+        diameter: The working FOV diameter in pixels.
+        factor: What the photograph was resized by to reach it.
+
+    Returns:
+        ``{key: value}`` for every measurement, plus ``tortuosity_segments``.
+    """
+    values: dict[str, float | int] = {}
+    for m in MEASUREMENTS:
+        value = getattr(measured, m.key)
+        if m.dimension == "fraction":
+            value = 100.0 * value
+        elif m.dimension in UNITS:
+            value = scale.convert(m.dimension, value, diameter, factor)
+        values[m.key] = m.rounded(value, scale)
+    values["tortuosity_segments"] = measured.tortuosity_segments
+    return values
+
+
+def measure_at_working_scale(
+    probability: np.ndarray,
+    fov: np.ndarray,
+    threshold: float,
+    diameter: float = WORKING_FOV_DIAMETER,
+) -> tuple[VesselMeasurements, float]:
+    """Measure a vessel map with its FOV resampled to exactly ``diameter`` pixels across.
+
+    The probability map is resampled (area averaging to shrink, linear to enlarge) and only then
+    thresholded, so a photograph of 4000 pixels and the same one of 565 pixels give the same
+    vessel map to measure, and the measurements do not depend on the camera's pixel count. A map
+    whose FOV is within :data:`~runtime.constants.MEASURE_RESCALE_TOLERANCE` of ``diameter``
+    is measured as it is.
+
+    Args:
+        probability: ``(H, W)`` probabilities in [0, 1] (or a 0/1 mask).
+        fov: ``(H, W)`` FOV mask.
+        threshold: Probability at or above which a pixel is vessel.
+        diameter: The working FOV diameter (the model card's ``working_fov_diameter``).
+
+    Returns:
+        ``(measurements in working pixels, resize factor used)``.
+    """
+    from runtime.fov import fov_diameter
+    from runtime.scaling import resize_fraction, resize_mask
+
+    found = fov_diameter(fov)
+    factor = diameter / found if found > 0 else 1.0
+    if abs(factor - 1.0) <= MEASURE_RESCALE_TOLERANCE:
+        factor = 1.0
+    work = resize_fraction(probability, factor)
+    work_fov = resize_mask(fov, factor)
+    return measure((work >= threshold) & work_fov, work_fov), factor
+
+
+def measure_map(
+    probability: np.ndarray,
+    fov: np.ndarray,
+    threshold: float,
+    scale: Scale | None = None,
+    diameter: float = WORKING_FOV_DIAMETER,
+    prior_factor: float = 1.0,
+) -> dict[str, float | int]:
+    """What every caller reports of a vessel map: :func:`measure_at_working_scale`, then
+    :func:`shown_values` (units from ``scale``, default 45°).
+
+    Args:
+        probability: ``(H, W)`` probabilities (or a 0/1 mask).
+        fov: Its FOV mask.
+        threshold: Vessel threshold.
+        scale: Units of lengths and widths.
+        diameter: The working FOV diameter.
+        prior_factor: What the photograph had already been resized by to give ``probability``
+            (the engine's working scale), so a pixel size refers to the photograph's pixels.
+    """
+    measured, factor = measure_at_working_scale(probability, fov, threshold, diameter)
+    return shown_values(measured, scale or Scale(), diameter, factor * prior_factor)
 
 
 def _as_binary(array: np.ndarray, name: str) -> np.ndarray:

@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_provider_options(p)
     cli.add_backend_options(p)
     p.add_argument("--tile", type=int, default=1024, help="largest window run at once")
+    cli.add_scale_options(p)
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="also write report.pdf: one page per image (photograph, overlay, measurements, "
+        'quality, model, threshold, date); needs pip install "drive-vessel-unet[report]"',
+    )
     cli.add_quiet_option(p)
     return p
 
@@ -67,11 +74,16 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     threshold = cli.threshold_of(args)
+    scale = cli.scale_of(args)
     jobs = collect_jobs(args.inputs, args.recursive)
     if not jobs:
         raise UserInputError("no image files found in the inputs")
     out_dir = Path(args.out)
     check_output_dir(out_dir, args.inputs, jobs)
+    if args.report:
+        from runtime.eye_report import check_available
+
+        check_available()  # Before any work: fpdf2 missing is said at once.
     engine = VesselEngine.open(
         args.model or default_model(),
         provider=args.provider,
@@ -86,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"model {engine.card.name} ({engine.model_path.name}) on {engine.predictor.name} "
             f"({engine.choice.reason}), threshold {threshold or engine.threshold:.4f}, "
+            f"scale: {scale.describe()}, "
             f"{len(jobs)} image(s)",
             file=sys.stderr,
         )
@@ -96,12 +109,22 @@ def main(argv: list[str] | None = None) -> int:
         args.force,
         threshold,
         on_image=None if args.quiet else print_progress,
+        scale=scale,
     )
     done = len(report["rows"])
+    rejected = sum(row.get("status") == "rejected" for row in report["rows"])
     print(
-        f"{done} segmented ({report['skipped']} already done), {len(report['failed'])} failed; "
-        f"results in {out_dir} (measurements.csv)"
+        f"{done} segmented ({report['skipped']} already done, {rejected} rejected by the "
+        f"quality gate), {len(report['failed'])} failed; results in {out_dir} (measurements.csv)"
     )
+    if args.report:
+        from runtime.eye_report import batch_pages, write_report
+
+        sources = {str(job.relative): job.source for job in jobs}
+        pages = batch_pages(report, sources, out_dir)
+        if pages:
+            written = write_report(pages, out_dir / "report.pdf")
+            print(f"report: {written} ({len(pages)} page(s))")
     for failure in report["failed"]:
         print(f"failed: {failure['error']}", file=sys.stderr)
     return 1 if report["failed"] else 0

@@ -10,8 +10,11 @@ settings in a temporary folder (the user's settings are never read or written), 
 the window's signals, never for a fixed time. Writes:
 
 * ``desktop_overlay.png``: a DRIVE test folder open, overlay view, measurements panel;
+* ``report_page.png``: File ▸ Save report of that image, rendered with ``pdftoppm`` when poppler
+  is installed;
 * ``desktop_probability.png``: the probability map, zoomed in on the optic disc;
-* ``desktop_batch.png``: the batch window after a folder run that includes a corrupt file.
+* ``desktop_batch.png``: the batch window after a folder run that includes a corrupt file and a
+  grey scan the quality gate rejects.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from desktop.preferences import Preferences
     from desktop.settings import configure_application, use_settings_folder
     from desktop.state import ViewMode
-    from runtime.imageio import is_image_file
+    from runtime.imageio import is_image_file, write_png
 
     choice = choose_model(args.model)
     if choice.path is None:
@@ -125,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         document = wait_for(app, window.image_segmented, "the first image")[0]
         print(f"{document.path.name} segmented in {time.perf_counter() - started:.2f} s")
         save(window, out / "desktop_overlay.png")
+        _report_page(window, scratch, out / "report_page.png")
 
         window.set_view_mode(ViewMode.PROBABILITY)
         wait_for(app, window.rendered, "the probability view")
@@ -140,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         for path in paths[: args.batch_images]:
             shutil.copy(path, batch_in / path.name)
         (batch_in / f"{paths[0].stem}_copy_damaged.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")
+        grey = document.image[..., 1:2].repeat(3, axis=2)  # Fails the quality gate.
+        write_png(batch_in / f"{paths[0].stem}_grey_scan.png", grey)
         dialog = window.batch_dialog_open(batch_in)
         dialog.set_output(scratch / "clinic_folder_vessels")
         dialog.start()
@@ -149,6 +155,22 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
+
+
+def _report_page(window: Any, scratch: Path, path: Path) -> None:
+    """File ▸ Save report of the image shown, page 1 rendered to PNG with poppler's pdftoppm."""
+    pdf = window.save_report(scratch / "report.pdf")
+    if shutil.which("pdftoppm") is None:
+        print(f"skipped {path}: pdftoppm (poppler-utils) is not installed", file=sys.stderr)
+        return
+    import subprocess
+
+    stem = path.with_suffix("")
+    subprocess.run(
+        ["pdftoppm", "-r", "80", "-png", "-f", "1", "-l", "1", "-singlefile", str(pdf), str(stem)],
+        check=True,
+    )
+    print(f"wrote {path}")
 
 
 def _optic_disc(document: Any) -> tuple[float, float]:

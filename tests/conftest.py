@@ -94,6 +94,12 @@ def tiny_export(
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_model(tiny_export: Path) -> Path:
+    """The tiny model's ONNX file."""
+    return tiny_export / "tiny.onnx"
+
+
 #: ``keras_unet.train`` flags of a model small enough to train in seconds (one short epoch).
 TINY_TRAIN_FLAGS: tuple[str, ...] = (
     "--filters",
@@ -136,3 +142,18 @@ def tiny_config(data_dir: Path, runs_dir: Path, name: str, **overrides):
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def fundus_like(size: int = 560, seed: int = 0) -> np.ndarray:
+    """A synthetic colour fundus photograph the quality gate accepts: an orange-red disc with
+    dark vessel-like lines and fine texture on a black surround, ``(size, size, 3)`` uint8."""
+    generator = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    centre = (size - 1) / 2
+    disc = (yy - centre) ** 2 + (xx - centre) ** 2 <= (0.48 * size) ** 2
+    image = np.array([170.0, 90.0, 50.0]) + generator.normal(0, 6, (size, size, 1))
+    for k in range(1, 8):  # Curved dark lines across the disc.
+        line = np.abs(yy - (k * size / 8 + 0.05 * size * np.sin(xx / size * 6 + k))) < 1 + k % 3
+        image[line] *= 0.7
+    image[~disc] = 0
+    return np.clip(image, 0, 255).astype(np.uint8)

@@ -43,7 +43,7 @@ from runtime.imageio import write_png
 from runtime.metrics import BINARY_METRICS, METRIC_LABELS, METRIC_NAMES
 from runtime.model_card import ModelCard
 from runtime.providers import provider_label
-from tests.conftest import DRIVE
+from tests.conftest import DRIVE, fundus_like
 
 
 class FakeModel:
@@ -207,15 +207,23 @@ def test_fov_mask_is_found_in_drive_layout_only(tmp_path):
 # ------------------------------------------------------------------------------------- text
 
 
-def test_measurement_formatting():
-    assert measurement_value("vessel_density", 0.12345) == "12.35 %"
-    assert measurement_value("skeleton_length", 10812.06) == "10,812 px"
-    assert measurement_value("mean_width", 2.72029) == "2.72 px"
+def test_measurement_formatting_names_every_unit():
+    from runtime.units import Scale
+
+    assert measurement_value("vessel_density", 12.345) == "12.3 %"  # Shown values, in %.
+    assert measurement_value("skeleton_length", 1234.56) == "1,234.6 mm"
+    assert measurement_value("mean_width", 80.54) == "80.5 µm"
+    relative = Scale.relative()
+    assert measurement_value("skeleton_length", 18.071, relative) == "18.07 FOV diameters"
+    assert measurement_value("mean_width", 6.214, relative) == "6.21 ‰ FOV diameter"
     assert measurement_value("tortuosity", math.nan) == "–"
     assert measurement_value("branch_points", 206) == "206"
     rows = measurement_rows({})
     assert [value for _, value, _ in rows] == ["–"] * 6
-    assert [label for label, _, _ in rows][:2] == ["Vessel density", "Skeleton length"]
+    assert [label for label, _, _ in rows][:2] == ["Vessel density", "Vessel length"]
+    tips = {label: tip for label, _, tip in measurement_rows({}, relative)}
+    assert tips["Mean width"].endswith("(‰ FOV diameter)")
+    assert tips["Fractal dimension"].endswith("(no unit)")
 
 
 def test_the_panel_shows_measurements_that_exist():
@@ -312,7 +320,8 @@ def test_segment_image_reads_segments_measures_and_previews(tmp_path):
     document = segment_image(fake_engine(), path, threshold=0.6, on_update=previews.append)
     assert previews[0].result is None and previews[0].path == path
     assert document.result.threshold == 0.6 and document.measured_threshold == 0.6
-    assert document.measurements["vessel_pixels"] == int(document.result.mask.sum())
+    assert document.measurements == document.result.measure(0.6)
+    assert not document.result.accepted and document.measurements == {}  # Not a fundus photo.
     assert previews[1:] == [TileProgress(1, 1)]  # One piece: one tile.
     updates = []
     segment_image(fake_engine(tile=16), path, on_update=updates.append)
@@ -342,7 +351,7 @@ def test_image_files_lists_images_only(tmp_path):
 def _folder(tmp_path: Path, corrupt: bool = True) -> tuple[Path, list[Job]]:
     folder = tmp_path / "in"
     for name in ("a.png", "c.png"):
-        write_png(folder / name, gradient_image())
+        write_png(folder / name, fundus_like(160))
     if corrupt:
         (folder / "b.png").write_bytes(b"\x89PNG broken")
     from desktop.batch import batch_jobs
@@ -360,12 +369,19 @@ def test_batch_writes_what_the_cli_writes_and_goes_on_past_a_bad_file(tmp_path):
         ("c.png", Status.DONE),
     ]
     assert "b.png" in outcome.items[1].message
-    assert outcome.items[0].row["vessel_density"] > 0
+    row = outcome.items[0].row
+    assert (row["status"], row["quality"], row["vessel_density"]) == ("ok", "ok", 0.0)
     for stem in ("a", "c"):
         for kind in ("mask", "probability", "overlay"):
             assert (tmp_path / "out" / f"{stem}_{kind}.png").is_file()
-    with open(outcome.csv_path, newline="") as handle:
-        assert [row["image"] for row in csv.DictReader(handle)] == ["a.png", "c.png"]
+    with open(outcome.csv_path, newline="", encoding="utf-8-sig") as handle:
+        table = list(csv.DictReader(handle))
+    assert [(r["image"], r["status"]) for r in table] == [
+        ("a.png", "ok"),
+        ("c.png", "ok"),
+        ("b.png", "failed"),  # Failed files are listed too, with their error.
+    ]
+    assert "b.png" in table[2]["error"] and table[0]["vessel_density_pct"] == "0.0"
     # a.png runs, then is done (the next image may start while a.png's files are written).
     assert [item.status for i, item in updates if i == 0] == [Status.RUNNING, Status.DONE]
     assert outcome.summary() == "2 segmented, 0 already done, 1 failed"
@@ -391,6 +407,21 @@ def test_batch_cancel_stops_between_images_and_keeps_the_tables(tmp_path):
     assert outcome.csv_path.is_file()
     resumed = run_batch(fake_engine(), jobs, tmp_path / "out")
     assert [i.status for i in resumed.items] == [Status.SKIPPED, Status.DONE]
+
+    # A cancelled redo: the image not reached keeps its row (its files are still there), so
+    # the CSV never disagrees with the folder.
+    token = CancelToken()
+    redo = run_batch(
+        fake_engine(),
+        jobs,
+        tmp_path / "out",
+        force=True,
+        token=token,
+        on_update=cancel_after_first,
+    )
+    assert redo.cancelled and [i.status for i in redo.items] == [Status.DONE, Status.SKIPPED]
+    with open(redo.csv_path, newline="", encoding="utf-8-sig") as handle:
+        assert [r["status"] for r in csv.DictReader(handle)] == ["ok", "ok"]
 
 
 def test_batch_progress_follows_the_events_of_segment_batch(tmp_path):
@@ -439,7 +470,11 @@ def test_segment_batch_reports_each_image_and_stops_between_images(tmp_path):
     cancelled = f"{jobs[2].source}: {CANCELLED_PROBLEM}"
     assert events[3].message == cancelled
     written = json.loads((tmp_path / "out" / "measurements.json").read_text())
-    assert written["failed"][1] == {"file": str(jobs[2].source), "error": cancelled}
+    assert written["failed"][1] == {
+        "file": str(jobs[2].source),
+        "image": "c.png",
+        "error": cancelled,
+    }
     assert [row["image"] for row in written["rows"]] == ["a.png"] and written["skipped"] == 1
 
 

@@ -52,11 +52,6 @@ def private_settings(qapp, tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tiny_export: Path) -> Path:
-    return tiny_export / "tiny.onnx"
-
-
 def make_window(qtbot, model: Path | None, prefs: Preferences | None = None) -> MainWindow:
     window = MainWindow(prefs or Preferences(provider="cpu"), model=model)
     qtbot.addWidget(window)
@@ -136,8 +131,9 @@ def test_threshold_slider_rethresholds_the_cached_map(qtbot, window):
     with qtbot.waitSignal(window.measurements_updated, timeout=TIMEOUT_MS):
         pass
     assert document.measured_threshold == pytest.approx(0.8)
-    expected = int(result.rethreshold(0.8).sum())
-    assert document.measurements["vessel_pixels"] == expected
+    expected = result.measure(0.8, window.prefs.scale)
+    assert document.measurements == pytest.approx(expected, nan_ok=True)
+    assert document.measurements["vessel_density"] < result.measure(0.2)["vessel_density"]
     assert window.side.measurements.note.text().endswith("threshold 0.8")
 
 
@@ -343,10 +339,15 @@ def test_batch_folder_with_a_corrupt_file(qtbot, window, tmp_path):
     for stem in ("01_test", "02_test"):
         for kind in ("mask", "probability", "overlay"):
             assert (tmp_path / "results" / f"{stem}_{kind}.png").is_file()
-    with open(outcome.csv_path, newline="") as handle:
+    with open(outcome.csv_path, newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["image"] for row in rows] == ["01_test.tif", "02_test.tif"]
-    assert {row["fov"] for row in rows} == {"estimated"}  # Not a DRIVE layout folder.
+    assert [(row["image"], row["status"]) for row in rows] == [
+        ("01_test.tif", "ok"),
+        ("02_test.tif", "ok"),
+        ("01b_broken.png", "failed"),
+    ]
+    assert {row["fov"] for row in rows[:2]} == {"estimated"}  # Not a DRIVE layout folder.
+    assert float(rows[0]["mean_width_um"]) > 0 and rows[0]["quality"] == "ok"
 
     with qtbot.waitSignal(dialog.batch_finished, timeout=TIMEOUT_MS) as blocker:
         dialog.start()  # Resume: done images are skipped.
@@ -390,10 +391,15 @@ def test_settings_persist_in_the_settings_folder(qtbot, window, private_settings
     qtbot.waitUntil(lambda: again.engine is not None, timeout=TIMEOUT_MS)
     controls = again.side.controls
     assert controls.opacity_slider.value() == 30 and controls.colour == (0, 230, 255)
-    assert controls.threshold == pytest.approx(0.7)  # The user's, not the model's.
+    # A threshold moved in an earlier session is not carried over silently.
+    assert controls.threshold == pytest.approx(again.engine.threshold)
+    assert again.prefs.threshold is None and not again.threshold_label.isVisible()
+    again.set_threshold(0.7)  # A threshold of one's own is shown prominently.
+    assert again.threshold_label.isVisible() and "0.700" in again.threshold_label.text()
+    assert controls.custom_threshold
     again.reset_threshold()
     assert controls.threshold == again.display.threshold == again.engine.threshold
-    assert again.prefs.threshold is None
+    assert again.prefs.threshold is None and not again.threshold_label.isVisible()
     save_preferences(again.prefs)
     assert load_preferences().threshold is None
 
@@ -403,6 +409,7 @@ def test_about_box_shows_the_model_metadata(window):
     card = window.engine.card
     assert card.name in text and card.version in text
     assert "Validation" in text and "onnxruntime" in text
+    assert "not a medical device" in text and "Model trained on DRIVE" in text
 
 
 def test_recent_files_menu(qtbot, window):
@@ -437,3 +444,77 @@ def test_segment_again_and_batch_through_their_actions_and_shortcuts(qtbot, wind
     qtbot.waitUntil(lambda: window.batch_dialog.isVisible(), timeout=5_000)
     for action in (window.previous_action, window.next_action, window.fit_action):
         action.trigger()  # No argument reaches a slot that does not take one.
+
+
+# --------------------------------------------------------------------------- patient safety
+
+
+def test_the_list_always_shows_the_image_on_screen(qtbot, window, tmp_path):
+    folder = tmp_path / "eyes"
+    folder.mkdir()
+    shutil.copy(IMAGE_01, folder / "a.tif")
+    (folder / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with qtbot.waitSignal(window.image_segmented, timeout=TIMEOUT_MS):
+        window.open_folder(folder)
+    with qtbot.waitSignal(window.segmentation_failed, timeout=TIMEOUT_MS):
+        window.next_action.trigger()  # PgDown onto a corrupt file.
+    assert window.document.path == folder / "a.tif"
+    assert window.image_list.currentItem().text() == "a.tif"  # Not the broken one.
+    recent = [Path(p).name for p in window.prefs.recent_files]
+    assert "a.tif" in recent and "b.png" not in recent  # Open Recent: only files that opened.
+
+
+def test_a_wrong_size_fov_mask_is_refused_and_the_result_kept(qtbot, window, tmp_path):
+    from runtime.imageio import write_png
+
+    document = open_and_wait(qtbot, window, IMAGE_01)
+    small = tmp_path / "small_mask.png"
+    write_png(small, np.ones((100, 100), bool))
+    with qtbot.waitSignal(window.error_shown, timeout=TIMEOUT_MS) as blocker:
+        assert not window.load_fov_mask(small)
+    assert "100 × 100 px" in blocker.args[0] and "565 × 584 px" in blocker.args[0]
+    assert window.document is document and document.result is not None and not window.busy
+    assert window._cache[IMAGE_01] is document
+
+
+def test_the_probability_view_has_a_colour_bar(qtbot, window):
+    open_and_wait(qtbot, window, IMAGE_01)
+    with qtbot.waitSignal(window.rendered, timeout=TIMEOUT_MS):
+        window.mode_actions[ViewMode.PROBABILITY].trigger()
+    bar = window.side.colour_bar
+    assert bar.isVisible() and f"{window.display.threshold:.3f}" in bar.threshold_text.text()
+    with qtbot.waitSignal(window.rendered, timeout=TIMEOUT_MS):
+        window.mode_actions[ViewMode.OVERLAY].trigger()
+    assert not bar.isVisible()
+
+
+def test_a_rejected_photograph_shows_no_measurements(qtbot, window, tmp_path):
+    from runtime.imageio import write_png
+
+    grey = tmp_path / "grey.png"
+    write_png(grey, np.repeat(read_rgb(IMAGE_01)[..., 1:2], 3, axis=2))
+    document = open_and_wait(qtbot, window, grey)
+    assert not document.result.accepted and document.measurements == {}
+    panel = window.side.measurements
+    assert panel.value("Quality").startswith("rejected: not a colour fundus photograph")
+    assert panel.value("Vessel density") == "–" and "quality gate" in panel.note.text()
+    assert panel.value("Scale").startswith("45° field of view")
+
+
+def test_the_scale_menu_changes_the_units_of_the_panel(qtbot, window, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    from runtime.units import Scale
+
+    document = open_and_wait(qtbot, window, IMAGE_01)
+    width45 = document.measurements["mean_width"]
+    assert window.side.measurements.value("Mean width").endswith(" µm")
+    monkeypatch.setattr(QInputDialog, "getDouble", staticmethod(lambda *a, **k: (90.0, True)))
+    with qtbot.waitSignal(window.measurements_updated, timeout=TIMEOUT_MS):
+        window.scale_fov_action.trigger()
+    assert window.prefs.scale == Scale(fov_degrees=90.0)
+    assert document.measurements["mean_width"] == pytest.approx(2 * width45, abs=0.15)
+    assert window.side.measurements.value("Scale").startswith("90° field of view")
+    with qtbot.waitSignal(window.measurements_updated, timeout=TIMEOUT_MS):
+        window.scale_actions[Scale.relative()].trigger()
+    assert window.side.measurements.value("Mean width").endswith("‰ FOV diameter")

@@ -130,16 +130,26 @@ def test_segment_cli_batch_resume_and_failures(tiny_export, tmp_path):
 
     done = _run_segment([src, "--recursive", "--out", out, "--model", model, "--quiet"])
     assert done.returncode == 1, done.stderr
-    assert "2 segmented (0 already done), 2 failed" in done.stdout
+    assert "2 segmented (0 already done, 0 rejected by the quality gate), 2 failed" in done.stdout
     assert "broken.png: cannot decode image" in done.stderr
     assert "dot.png: image is too small to segment" in done.stderr
     for rel in ("01_test", "sub/02_test"):
         for kind in ("mask", "probability", "overlay"):
             assert (out / f"{rel}_{kind}.png").is_file()
-    with open(out / "measurements.csv", newline="") as handle:
+    assert (out / "measurements.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # BOM: Excel.
+    with open(out / "measurements.csv", newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["image"] for r in rows] == ["01_test.tif", "sub/02_test.tif"]
-    assert 0.0 < float(rows[0]["vessel_density"]) < 1.0 and rows[0]["fov"] == "estimated"
+    assert [(r["image"], r["status"]) for r in rows] == [
+        ("01_test.tif", "ok"),
+        ("sub/02_test.tif", "ok"),
+        ("broken.png", "failed"),
+        ("dot.png", "failed"),
+    ]
+    assert "cannot decode image" in rows[2]["error"]
+    assert 0.0 < float(rows[0]["vessel_density_pct"]) < 100.0 and rows[0]["fov"] == "estimated"
+    assert float(rows[0]["mean_width_um"]) > 0 and rows[0]["quality"] == "ok"
+    assert rows[0]["scale"].startswith("45° field of view") and rows[3]["model_name"]
+    assert rows[0]["date"] and rows[0]["threshold"]
     report = json.loads((out / "measurements.json").read_text())
     assert report["settings"]["provider"] == "CPUExecutionProvider"
     assert len(report["failed"]) == 2
@@ -147,13 +157,65 @@ def test_segment_cli_batch_resume_and_failures(tiny_export, tmp_path):
 
     stamp = (out / "01_test_mask.png").stat().st_mtime_ns
     again = _run_segment([src, "--recursive", "--out", out, "--model", model, "--quiet"])
-    assert "0 segmented" not in again.stdout and "(2 already done)" in again.stdout
+    assert "0 segmented" not in again.stdout and "(2 already done," in again.stdout
     assert (out / "01_test_mask.png").stat().st_mtime_ns == stamp
     forced = _run_segment(
         [src / "01_test.tif", "--out", out, "--model", model, "--quiet", "--force"]
     )
-    assert forced.returncode == 0 and "1 segmented (0 already done)" in forced.stdout
+    assert forced.returncode == 0 and "1 segmented (0 already done," in forced.stdout
     assert (out / "01_test_mask.png").stat().st_mtime_ns != stamp
+
+
+def test_segment_cli_scale_units_and_resume_only_with_the_same_settings(tiny_export, tmp_path):
+    """Run from another folder: --fov-degrees, --pixel-size, --relative-units; a changed
+    setting redoes the images instead of taking over numbers made another way."""
+    from PIL import Image
+
+    src = tmp_path / "photos"
+    src.mkdir()
+    shutil.copy(DRIVE / "test" / "images" / "01_test.tif", src)
+    out, model = tmp_path / "results", tiny_export / "tiny.onnx"
+
+    def widths(*flags):
+        done = _run_segment([src, "--out", out, "--model", model, "--quiet", *flags], tmp_path)
+        assert done.returncode == 0, done.stderr
+        with open(out / "measurements.csv", newline="", encoding="utf-8-sig") as handle:
+            return done.stdout, next(csv.DictReader(handle))
+
+    _, row45 = widths()
+    _, again = widths()
+    assert again["mean_width_um"] == row45["mean_width_um"]  # Taken over, not redone.
+    said50, row50 = widths("--fov-degrees", "50")
+    assert (
+        "(1 already done,"
+        in _run_segment(
+            [src, "--out", out, "--model", model, "--quiet", "--fov-degrees", "50"], tmp_path
+        ).stdout
+    )
+    assert "(0 already done," in said50  # Another scale: redone, not taken over.
+    assert float(row50["mean_width_um"]) == pytest.approx(
+        float(row45["mean_width_um"]) * 50 / 45, abs=0.15
+    )
+    _, relative = widths("--relative-units")
+    assert "mean_width_permille_fovd" in relative and "skeleton_length_fovd" in relative
+    said, pixel = widths("--pixel-size", "20", "--report")
+    assert pixel["scale"] == "pixel size 20 µm"
+    report = (out / "report.pdf").read_bytes()  # One page per photograph.
+    assert "report.pdf (1 page(s))" in said and report.count(b"/Type /Page\n") == 1
+    text = Image.open(out / "01_test_mask.png").text
+    assert text["Software"] == "drive-vessel-unet" and text["Scale"] == "pixel size 20 µm"
+    assert text["Threshold"] and text["Model"] and text["Creation Time"]
+    bad = _run_segment([src, "--out", out, "--model", model, "--fov-degrees", "-4"], tmp_path)
+    assert bad.returncode == 2 and "field of view (degrees) must be a positive" in bad.stderr
+    both = _run_segment(
+        [src, "--out", out, "--model", model, "--fov-degrees", "45", "--pixel-size", "3"], tmp_path
+    )
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+    # The outputs folder given as an input adds no job: the product's own images are skipped.
+    mixed = _run_segment(
+        [src, out, "--out", tmp_path / "o2", "--model", model, "--quiet"], tmp_path
+    )
+    assert "1 segmented" in mixed.stdout, mixed.stdout
 
 
 def test_segment_cli_progress_lines(tiny_export, tmp_path, capsys):
@@ -325,8 +387,8 @@ def test_resume_keeps_rows_of_an_older_version_with_other_columns(tiny_export, t
     shutil.copy(DRIVE / "test" / "images" / "02_test.tif", src)
     done = _run_segment([src, "--out", out, "--model", model, "--quiet"])
     assert done.returncode == 0, done.stderr
-    assert "2 segmented (1 already done)" in done.stdout
-    with open(out / "measurements.csv", newline="") as handle:
+    assert "2 segmented (1 already done," in done.stdout
+    with open(out / "measurements.csv", newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["image"] for r in rows] == ["01_test.tif", "02_test.tif"]
     assert rows[0]["retired_measure"] == "1.5" and rows[1]["retired_measure"] == ""

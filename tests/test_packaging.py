@@ -58,7 +58,8 @@ def test_installed_wheel_segments_from_another_folder_without_model(wheel, tmp_p
     )
     assert run.returncode == 0, run.stderr[-2000:]
     settings = json.loads((out / "measurements.json").read_text())["settings"]
-    assert settings["model"].startswith(str(target / "runtime" / "shipped"))
+    assert settings["model_path"].startswith(str(target / "runtime" / "shipped"))
+    assert settings["model"] == "any_camera_unet_w16.onnx" and len(settings["model_sha256"]) == 64
     assert settings["model_name"] == "any_camera_unet_w16"
     assert (out / "03_test_mask.png").is_file()
 
