@@ -85,12 +85,12 @@ class Quality:
 
 
 def _sharpness(green: np.ndarray, inside: np.ndarray) -> float:
-    import cv2
+    from scipy import ndimage
 
     if np.count_nonzero(inside) < 100:
         return math.nan
-    fine = cv2.GaussianBlur(green, (0, 0), 2)
-    coarse = cv2.GaussianBlur(green, (0, 0), 8)
+    fine = ndimage.gaussian_filter(green, 2, mode="mirror")
+    coarse = ndimage.gaussian_filter(green, 8, mode="mirror")
     detail = float((fine - coarse)[inside].std())
     return float((green - fine)[inside].std()) / detail if detail > 0 else 0.0
 
@@ -112,7 +112,7 @@ def assess(
     Returns:
         The verdict.
     """
-    import cv2
+    from scipy import ndimage
 
     from runtime.fov import fov_diameter
     from runtime.scaling import resize_image, resize_mask
@@ -142,7 +142,7 @@ def assess(
     work = resize_image(image, factor)[..., 1].astype(np.float32)
     work_fov = resize_mask(inside, factor).astype(np.uint8)
     size = 2 * RIM_PIXELS + 1
-    shrunk = cv2.erode(work_fov, np.ones((size, size), np.uint8)).astype(bool)
+    shrunk = ndimage.minimum_filter(work_fov, size=size, mode="nearest").astype(bool)
     values["sharpness"] = _sharpness(work, shrunk)
     if TOO_DARK not in problems and not values["sharpness"] >= t["min_sharpness"]:
         problems.append(BLURRED)
