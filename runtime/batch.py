@@ -231,23 +231,28 @@ def segment_batch(
         rows.append(row)
         tell(index, job, ImageState.DONE, row=row)
     report = {
-        "settings": {
-            "model": str(engine.model_path),
-            "model_name": engine.card.name,
-            "model_version": engine.card.version,
-            "provider": engine.provider,
-            "threshold": engine.threshold if threshold is None else threshold,
-            "tta": engine.tta,
-            "rescale": engine.rescale,
-            "tile": engine.tile,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        },
+        "settings": run_settings(engine, threshold),
         "rows": rows,
         "failed": failed,
         "skipped": skipped,
     }
     _write_tables(out_dir, report)
     return report
+
+
+def run_settings(engine, threshold: float | None) -> dict[str, Any]:  # engine: VesselEngine
+    """The ``settings`` of ``measurements.json``: the model and options a batch ran with."""
+    return {
+        "model": str(engine.model_path),
+        "model_name": engine.card.name,
+        "model_version": engine.card.version,
+        "provider": engine.provider,
+        "threshold": engine.threshold if threshold is None else threshold,
+        "tta": engine.tta,
+        "rescale": engine.rescale,
+        "tile": engine.tile,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def _segment_job(
@@ -318,3 +323,27 @@ def _write_tables(out_dir: Path, report: dict[str, Any]) -> None:
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, out_dir / "measurements.csv")
+
+
+# The per-image step and the tables, for engines that spread a batch over processes or machines
+# (runtime.cohort): the same output files, rows and tables as segment_batch writes.
+
+
+def segment_one(
+    engine,  # VesselEngine
+    job: Job,
+    out_dir: Path,
+    threshold: float | None = None,
+) -> dict[str, Any]:
+    """Segment one job into ``out_dir`` exactly as :func:`segment_batch` does; its CSV row.
+
+    Raises:
+        ImageReadError: The image cannot be read or used, or the engine failed on it.
+        OSError: An output cannot be written.
+    """
+    outputs = {kind: job.output(out_dir, kind) for kind in OUTPUT_KINDS}
+    return _segment_job(engine, job, outputs, threshold)
+
+
+previous_rows = _previous_rows
+write_tables = _write_tables

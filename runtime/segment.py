@@ -55,7 +55,39 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_provider_options(p)
     p.add_argument("--tile", type=int, default=1024, help="largest window run at once")
     cli.add_quiet_option(p)
+    add_engine_options(p)
     return p
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """``--engine`` and the Ray cluster's options (:mod:`runtime.cohort`, docs/cohort.md)."""
+    from runtime.cohort import ENGINES, INSTALL_HINT
+
+    g = p.add_argument_group("cohort scale (--engine ray; needs " + INSTALL_HINT + ")")
+    g.add_argument(
+        "--engine",
+        default="local",
+        choices=ENGINES,
+        help="local: this process, one image after another; ray: a pool of Ray actors "
+        "(a manifest for resuming, measurements.parquet too)",
+    )
+    g.add_argument(
+        "--ray-address",
+        default=None,
+        help="join this running Ray cluster (default: start a local Ray instance)",
+    )
+    g.add_argument(
+        "--workers", type=int, default=0, help="Ray actors, one engine each (0: one per CPU)"
+    )
+    g.add_argument(
+        "--cpus-per-worker",
+        type=float,
+        default=1.0,
+        help="CPUs per Ray actor (also its onnxruntime threads unless --threads)",
+    )
+    g.add_argument(
+        "--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray actor (CUDA provider)"
+    )
 
 
 @cli_errors
@@ -66,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     threshold = cli.threshold_of(args)
+    cluster = _cluster_options(args)
     jobs = collect_jobs(args.inputs, args.recursive)
     if not jobs:
         raise UserInputError("no image files found in the inputs")
@@ -85,14 +118,28 @@ def main(argv: list[str] | None = None) -> int:
             f"threshold {threshold or engine.threshold:.4f}, {len(jobs)} image(s)",
             file=sys.stderr,
         )
-    report = segment_batch(
-        engine,
-        jobs,
-        out_dir,
-        args.force,
-        threshold,
-        on_image=None if args.quiet else print_progress,
-    )
+    if cluster is not None:
+        from runtime.cohort import segment_cohort
+
+        report = segment_cohort(
+            engine,
+            jobs,
+            out_dir,
+            args.force,
+            threshold,
+            cluster=cluster,
+            on_image=None if args.quiet else print_progress,
+            on_start=None if args.quiet else lambda line: print(line, file=sys.stderr),
+        )
+    else:
+        report = segment_batch(
+            engine,
+            jobs,
+            out_dir,
+            args.force,
+            threshold,
+            on_image=None if args.quiet else print_progress,
+        )
     done = len(report["rows"])
     print(
         f"{done} segmented ({report['skipped']} already done), {len(report['failed'])} failed; "
@@ -101,6 +148,41 @@ def main(argv: list[str] | None = None) -> int:
     for failure in report["failed"]:
         print(f"failed: {failure['error']}", file=sys.stderr)
     return 1 if report["failed"] else 0
+
+
+def _cluster_options(args: argparse.Namespace):
+    """The Ray options of ``--engine ray`` (``None`` for the local engine), checked early.
+
+    Raises:
+        UserInputError: Ray options without ``--engine ray``, or Ray is not installed.
+    """
+    from runtime.cohort import ClusterOptions, require_ray
+
+    if args.engine != "ray":
+        given = [
+            flag
+            for flag, value, default in (
+                ("--ray-address", args.ray_address, None),
+                ("--workers", args.workers, 0),
+                ("--cpus-per-worker", args.cpus_per_worker, 1.0),
+                ("--gpus-per-worker", args.gpus_per_worker, 0.0),
+            )
+            if value != default
+        ]
+        if given:
+            raise UserInputError(f"{', '.join(given)} needs --engine ray")
+        return None
+    require_ray()
+    cluster = ClusterOptions(
+        address=args.ray_address,
+        workers=args.workers,
+        cpus_per_worker=args.cpus_per_worker,
+        gpus_per_worker=args.gpus_per_worker,
+        provider=args.provider,
+        threads=args.threads,
+    )
+    cluster.check()
+    return cluster
 
 
 if __name__ == "__main__":

@@ -1,0 +1,197 @@
+"""Cohort scale: ``vessel-segment --engine ray`` against the local engine, the manifest, resume."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from runtime.manifest import MANIFEST_NAME, ManifestWriter, read_manifest
+from tests.conftest import DRIVE, REPO
+
+IMAGES = DRIVE / "test" / "images"
+
+
+def _segment(args: list, cwd: Path, *, prelude: str = "") -> subprocess.CompletedProcess:
+    """``vessel-segment ARGS`` as a user runs it, from ``cwd`` (``prelude``: code run first)."""
+    code = f"{prelude}\nfrom runtime.segment import main\nraise SystemExit(main())"
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _rows(out: Path) -> list[dict]:
+    """The CSV rows without the timing column (which differs run to run)."""
+    with open(out / "measurements.csv", newline="") as handle:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(handle)]
+
+
+def test_manifest_keeps_the_last_record_and_skips_a_cut_line(tmp_path):
+    with ManifestWriter(tmp_path) as manifest:
+        manifest.add([{"image": "a.png", "state": "failed", "error": "a.png: bad"}])
+        manifest.add([{"image": "b.png", "state": "done", "row": {"image": "b.png"}}])
+    with open(tmp_path / MANIFEST_NAME, "a") as handle:
+        handle.write('{"image": "a.png", "state": "do')  # A run killed while writing.
+    with ManifestWriter(tmp_path) as manifest:  # The next run starts on a fresh line.
+        manifest.add([{"image": "a.png", "state": "done", "row": {"image": "a.png", "x": 1}}])
+    records = read_manifest(tmp_path)
+    assert records["a.png"] == {
+        "image": "a.png",
+        "state": "done",
+        "row": {"image": "a.png", "x": 1},
+    }
+    assert records["b.png"]["state"] == "done" and len(records) == 2
+    assert read_manifest(tmp_path / "nothing") == {}
+
+
+def test_parquet_holds_the_rows_with_every_column(tmp_path):
+    import pyarrow.parquet as pq
+
+    from runtime.cohort import write_parquet
+
+    rows = [{"image": "a", "density": 0.25, "tiles": 1}, {"image": "b", "tiles": 2, "new": "x"}]
+    table = pq.read_table(write_parquet(tmp_path, rows))
+    assert table.column_names == ["image", "density", "tiles", "new"]
+    assert table.to_pylist() == [
+        {"image": "a", "density": 0.25, "tiles": 1, "new": None},
+        {"image": "b", "density": None, "tiles": 2, "new": "x"},
+    ]
+    assert write_parquet(tmp_path / "empty", []) is None
+
+
+def test_engine_ray_without_ray_says_what_to_install_and_flags_need_it(tmp_path):
+    (tmp_path / "in").mkdir()
+    shutil.copy(IMAGES / "01_test.tif", tmp_path / "in")
+    no_ray = _segment(
+        ["in", "--out", "out", "--engine", "ray"],
+        tmp_path,
+        prelude="import sys; sys.modules['ray'] = None",
+    )
+    assert no_ray.returncode == 2
+    assert no_ray.stderr.strip().splitlines() == [
+        "error: --engine ray needs Ray Data and pyarrow (ray is not installed): "
+        'pip install "drive-vessel-unet[cohort]"'
+    ]
+    local = _segment(["in", "--out", "out", "--workers", "2", "--ray-address", "x:1"], tmp_path)
+    assert local.returncode == 2
+    assert local.stderr.strip() == "error: --ray-address, --workers needs --engine ray"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.e2e
+def test_ray_writes_what_the_local_engine_writes_and_goes_past_a_corrupt_file(tmp_path):
+    src = tmp_path / "cohort"
+    (src / "site b").mkdir(parents=True)
+    shutil.copy(IMAGES / "01_test.tif", src)
+    shutil.copy(IMAGES / "02_test.tif", src / "site b")
+    Image.open(IMAGES / "03_test.tif").crop((100, 80, 420, 400)).save(src / "site b" / "c.png")
+    (src / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n-cut short")
+    common = [src, "--recursive", "--quiet", "--threads", "1"]
+
+    local = _segment([*common, "--out", "local"], tmp_path)
+    ray = _segment([*common, "--out", "ray", "--engine", "ray", "--workers", "2"], tmp_path)
+    for run in (local, ray):
+        assert run.returncode == 1, run.stderr
+        assert "3 segmented (0 already done), 1 failed" in run.stdout
+        assert f"failed: {src / 'corrupt.png'}: " in run.stderr
+        assert "Traceback" not in run.stderr
+    pngs = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local").rglob("*.png"))
+    assert len(pngs) == 9
+    assert pngs == sorted(
+        p.relative_to(tmp_path / "ray") for p in (tmp_path / "ray").rglob("*.png")
+    )
+    for name in pngs:  # Pixel-identical masks, probability maps and overlays.
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes()
+    assert _rows(tmp_path / "ray") == _rows(tmp_path / "local")
+    assert [r["image"] for r in _rows(tmp_path / "ray")] == [
+        "01_test.tif",
+        "site b/02_test.tif",
+        "site b/c.png",
+    ]
+    reports = [
+        json.loads((tmp_path / o / "measurements.json").read_text()) for o in ("local", "ray")
+    ]
+    assert reports[1]["failed"] == reports[0]["failed"]
+    assert reports[1]["settings"].keys() == reports[0]["settings"].keys()
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "ray" / "measurements.parquet").to_pylist()
+    assert [str(r["vessel_pixels"]) for r in table] == [
+        r["vessel_pixels"] for r in _rows(tmp_path / "ray")
+    ]
+    manifest = read_manifest(tmp_path / "ray")
+    assert sorted(r["state"] for r in manifest.values()) == ["done", "done", "done", "failed"]
+
+    stamp = (tmp_path / "ray" / "01_test_mask.png").stat().st_mtime_ns
+    again = _segment([*common, "--out", "ray", "--engine", "ray", "--workers", "1"], tmp_path)
+    assert again.returncode == 1 and "3 segmented (3 already done), 1 failed" in again.stdout
+    assert (tmp_path / "ray" / "01_test_mask.png").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.e2e
+def test_a_killed_ray_run_resumes_without_redoing_finished_images(tmp_path):
+    import psutil
+
+    src = tmp_path / "cohort"
+    src.mkdir()
+    for index in range(10):
+        shutil.copy(IMAGES / f"{index % 5 + 1:02d}_test.tif", src / f"eye{index:02d}.tif")
+    args = [sys.executable, "-m", "runtime.segment", src, "--out", "out", "--quiet"]
+    args += ["--engine", "ray", "--workers", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.Popen(
+        list(map(str, args)),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    tree: dict[int, psutil.Process] = {}
+    try:
+        deadline = time.monotonic() + 240
+        while len(read_manifest(tmp_path / "out")) < 2 and time.monotonic() < deadline:
+            assert run.poll() is None, "the run ended before it could be killed"
+            for child in psutil.Process(run.pid).children(recursive=True):
+                tree.setdefault(child.pid, child)
+            time.sleep(0.2)
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        for process in tree.values():  # Ray's processes of that run, by their ids.
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+    done = {k for k, r in read_manifest(tmp_path / "out").items() if r["state"] == "done"}
+    assert 2 <= len(done) < 10
+    assert not (tmp_path / "out" / "measurements.json").exists()  # Killed: only the manifest.
+    stamps = {
+        name: (tmp_path / "out" / f"{Path(name).stem}_mask.png").stat().st_mtime_ns for name in done
+    }
+
+    resumed = subprocess.run(
+        list(map(str, args)), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"10 segmented ({len(done)} already done), 0 failed" in resumed.stdout
+    for name, stamp in stamps.items():
+        assert (tmp_path / "out" / f"{Path(name).stem}_mask.png").stat().st_mtime_ns == stamp
+    rows = _rows(tmp_path / "out")
+    assert [r["image"] for r in rows] == [f"eye{i:02d}.tif" for i in range(10)]
+    assert rows[0]["vessel_pixels"] == rows[5]["vessel_pixels"]  # The same photograph twice.
