@@ -34,6 +34,7 @@ import logging
 import math
 import os
 import signal
+import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -340,6 +341,9 @@ def _dataset(ray, engine, todo: list[Job], out_dir: Path, threshold, cluster, wo
     """The Ray Data pipeline: file list -> actor pool of engines -> result rows (lazy)."""
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
+    # A block whose worker kept dying is dropped, not fatal: its images are recorded as lost
+    # (LOST_PROBLEM) and the rest of the cohort goes on.
+    context.max_errored_blocks = -1
     if hasattr(context, "print_on_execution_start"):
         context.print_on_execution_start = False
     items = [{"source": str(job.source.resolve()), "relative": str(job.relative)} for job in todo]
@@ -351,22 +355,27 @@ def _dataset(ray, engine, todo: list[Job], out_dir: Path, threshold, cluster, wo
         "rescale": engine.rescale,
         "tta": engine.tta,
     }
-    return ray.data.from_items(items, override_num_blocks=blocks).map_batches(
-        SegmentWorker,
-        fn_constructor_kwargs={
-            "model": str(Path(engine.model_path).resolve()),
-            "out_dir": str(out_dir.resolve()),
-            "threshold": threshold,
-            "options": options,
-        },
-        batch_size=1,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=workers),
-        num_cpus=cluster.cpus_per_worker,
-        num_gpus=cluster.gpus_per_worker or None,
-        max_restarts=-1,
-        max_task_retries=TASK_RETRIES,
-    )
+    dataset = ray.data.from_items(items, override_num_blocks=blocks)
+    with warnings.catch_warnings():
+        # Ray 2.60 deprecates passing max_restarts/max_task_retries this way (setup.cfg pins
+        # ray below 2.64, which removes it) and offers no other way to bound the retries.
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+        return dataset.map_batches(
+            SegmentWorker,
+            fn_constructor_kwargs={
+                "model": str(Path(engine.model_path).resolve()),
+                "out_dir": str(out_dir.resolve()),
+                "threshold": threshold,
+                "options": options,
+            },
+            batch_size=1,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=cluster.cpus_per_worker,
+            num_gpus=cluster.gpus_per_worker or None,
+            max_restarts=-1,
+            max_task_retries=TASK_RETRIES,
+        )
 
 
 def _records(batch: dict[str, Any], by_key: dict[str, Job], providers: set[str]) -> list[dict]:

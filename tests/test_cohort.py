@@ -195,3 +195,44 @@ def test_a_killed_ray_run_resumes_without_redoing_finished_images(tmp_path):
     rows = _rows(tmp_path / "out")
     assert [r["image"] for r in rows] == [f"eye{i:02d}.tif" for i in range(10)]
     assert rows[0]["vessel_pixels"] == rows[5]["vessel_pixels"]  # The same photograph twice.
+
+
+def test_synthetic_cohort_and_benchmark_tables(tmp_path):
+    from runtime.cohort_benchmark import make_cohort, markdown, summarise
+
+    paths = make_cohort(tmp_path / "cohort", 3, REPO / "data", seed=1)
+    assert [p.name for p in paths] == [f"synthetic_0000{i}.jpg" for i in range(3)]
+    sizes = [Image.open(p).size for p in paths]
+    assert all(min(size) >= 64 and max(size) <= 2048 for size in sizes)
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    assert make_cohort(tmp_path / "cohort", 3, REPO / "data", seed=1) == paths  # Kept.
+    assert [p.stat().st_mtime_ns for p in paths] == stamps
+
+    def run(engine, wall, memory):
+        return {
+            "engine": engine,
+            "images": 10,
+            "wall_s": wall,
+            "images_per_s": 10 / wall,
+            "inference_s_per_image": 0.5,
+            "peak_memory_mb": memory,
+            "processes": 1,
+        }
+
+    runs = [run("local", 10.0, 300.0), run("ray", 15.0, 900.0), run("ray", 13.0, 900.0)]
+    runs.append(run("local", 12.0, 320.0))
+    summary = summarise(runs)
+    assert summary["ray_over_local_wall"] == round(14.0 / 11.0, 3)
+    assert summary["ray_over_local_memory"] == round(900.0 / 310.0, 3)
+    assert summary["local_s_per_image"] == 1.1
+    result = {
+        "images": 10,
+        "repeats": 2,
+        "machine": {"cpus": 2, "processor": "x", "note": "busy"},
+        "ray_start": {"import_s": 1, "init_s": 6, "first_actor_s": 1, "shutdown_s": 1},
+        "runs": runs,
+        "summary": summary,
+        "command": "python -m runtime.cohort_benchmark",
+    }
+    table = markdown(result)
+    assert "| 2 | ray | 15.0 |" in table and "wall time x1.273" in table
