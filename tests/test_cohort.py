@@ -144,55 +144,76 @@ def test_ray_writes_what_the_local_engine_writes_and_goes_past_a_corrupt_file(tm
     assert (tmp_path / "ray" / "01_test_mask.png").stat().st_mtime_ns == stamp
 
 
-@pytest.mark.e2e
-def test_a_killed_ray_run_resumes_without_redoing_finished_images(tmp_path):
+def _stop_when(args: list, cwd: Path, records: int, stop: signal.Signals) -> int:
+    """Start ``args``; once the manifest holds ``records`` records, send ``stop``; exit code.
+
+    SIGINT goes to the whole process group, as Ctrl+C in a terminal does. Ray's processes of
+    the run are ended afterwards by their ids (a SIGKILLed driver cannot stop them).
+    """
     import psutil
 
+    run = subprocess.Popen(
+        list(map(str, args)),
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    tree: dict[int, psutil.Process] = {}
+    try:
+        deadline = time.monotonic() + 240
+        while len(read_manifest(cwd / "out")) < records and time.monotonic() < deadline:
+            assert run.poll() is None, "the run ended before it could be stopped"
+            for child in psutil.Process(run.pid).children(recursive=True):
+                tree.setdefault(child.pid, child)
+            time.sleep(0.2)
+        if stop is signal.SIGINT:
+            os.killpg(run.pid, stop)
+        else:
+            run.send_signal(stop)
+        return run.wait(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        for process in tree.values():
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+
+def _done(out: Path) -> dict[str, int]:
+    """Images done in the manifest and their masks' modification times."""
+    done = [k for k, r in read_manifest(out).items() if r["state"] == "done"]
+    return {name: (out / f"{Path(name).stem}_mask.png").stat().st_mtime_ns for name in done}
+
+
+@pytest.mark.e2e
+def test_an_interrupted_or_killed_ray_run_resumes_without_redoing_finished_images(tmp_path):
     src = tmp_path / "cohort"
     src.mkdir()
     for index in range(10):
         shutil.copy(IMAGES / f"{index % 5 + 1:02d}_test.tif", src / f"eye{index:02d}.tif")
     args = [sys.executable, "-m", "runtime.segment", src, "--out", "out", "--quiet"]
     args += ["--engine", "ray", "--workers", "1"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    run = subprocess.Popen(
-        list(map(str, args)),
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    tree: dict[int, psutil.Process] = {}
-    try:
-        deadline = time.monotonic() + 240
-        while len(read_manifest(tmp_path / "out")) < 2 and time.monotonic() < deadline:
-            assert run.poll() is None, "the run ended before it could be killed"
-            for child in psutil.Process(run.pid).children(recursive=True):
-                tree.setdefault(child.pid, child)
-            time.sleep(0.2)
-        run.send_signal(signal.SIGKILL)
-        run.wait(timeout=30)
-    finally:
-        if run.poll() is None:
-            run.kill()
-        for process in tree.values():  # Ray's processes of that run, by their ids.
-            with contextlib.suppress(psutil.Error):
-                process.kill()
-    done = {k for k, r in read_manifest(tmp_path / "out").items() if r["state"] == "done"}
-    assert 2 <= len(done) < 10
-    assert not (tmp_path / "out" / "measurements.json").exists()  # Killed: only the manifest.
-    stamps = {
-        name: (tmp_path / "out" / f"{Path(name).stem}_mask.png").stat().st_mtime_ns for name in done
-    }
+    out = tmp_path / "out"
 
-    resumed = subprocess.run(
-        list(map(str, args)), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-    )
+    assert _stop_when(args, tmp_path, 2, signal.SIGINT) == 130  # Ctrl+C: tables of what is done.
+    first = _done(out)
+    report = json.loads((out / "measurements.json").read_text())
+    assert len(report["rows"]) == len(first) and 2 <= len(first) < 10
+    assert len(report["failed"]) == 10 - len(first)
+    assert all(f["error"].endswith(": cancelled before it was segmented") for f in report["failed"])
+
+    assert _stop_when(args, tmp_path, len(first) + 2, signal.SIGKILL) == -signal.SIGKILL
+    second = _done(out)
+    assert len(first) + 2 <= len(second) < 10
+    assert {name: second[name] for name in first} == first  # Not redone.
+
+    resumed = _segment(args[3:], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"10 segmented ({len(done)} already done), 0 failed" in resumed.stdout
-    for name, stamp in stamps.items():
-        assert (tmp_path / "out" / f"{Path(name).stem}_mask.png").stat().st_mtime_ns == stamp
-    rows = _rows(tmp_path / "out")
+    assert f"10 segmented ({len(second)} already done), 0 failed" in resumed.stdout
+    assert {name: _done(out)[name] for name in second} == second
+    rows = _rows(out)
     assert [r["image"] for r in rows] == [f"eye{i:02d}.tif" for i in range(10)]
     assert rows[0]["vessel_pixels"] == rows[5]["vessel_pixels"]  # The same photograph twice.
 
