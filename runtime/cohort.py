@@ -34,6 +34,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -214,6 +215,8 @@ def segment_cohort(
     cluster = cluster or ClusterOptions()
     cluster.check()
     ray = require_ray()
+    if cluster.address:
+        check_reachable(cluster.address)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -325,6 +328,32 @@ def _ray_session(ray, cluster: ClusterOptions):
     finally:
         if started:
             ray.shutdown()
+
+
+def check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail fast on a cluster address nothing listens at (Ray itself retries for minutes).
+
+    Args:
+        address: ``host:port``, ``ray://host:port`` or ``auto`` (a cluster on this node, which
+            Ray checks itself).
+
+    Raises:
+        UserInputError: The address is malformed or refuses connections.
+    """
+    if address == "auto":
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise UserInputError(
+            f"--ray-address {address}: expected host:port, ray://host:port or auto"
+        )
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        problem = exc.strerror or type(exc).__name__
+        raise UserInputError(
+            f"--ray-address {address}: cannot reach a Ray cluster there ({problem})"
+        ) from None
 
 
 def _pool_size(ray, cluster: ClusterOptions) -> int:

@@ -91,6 +91,15 @@ def test_engine_ray_without_ray_says_what_to_install_and_flags_need_it(tmp_path)
     assert local.returncode == 2
     assert local.stderr.strip() == "error: --ray-address, --workers needs --engine ray"
     assert not (tmp_path / "out").exists()
+    nobody = _segment(
+        ["in", "--out", "out", "--engine", "ray", "--ray-address", "127.0.0.1:1"], tmp_path
+    )
+    assert nobody.returncode == 2 and "Traceback" not in nobody.stderr
+    assert (
+        nobody.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: --ray-address 127.0.0.1:1: cannot reach a Ray cluster there (")
+    )
 
 
 @pytest.mark.e2e
