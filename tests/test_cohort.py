@@ -100,6 +100,7 @@ def test_engine_ray_without_ray_says_what_to_install_and_flags_need_it(tmp_path)
         .splitlines()[-1]
         .startswith("error: --ray-address 127.0.0.1:1: cannot reach a Ray cluster there (")
     )
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.e2e
