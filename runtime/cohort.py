@@ -29,6 +29,7 @@ model paths at the same place (a shared file system). See ``docs/cohort.md``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
@@ -114,6 +115,69 @@ class ClusterOptions:
     def worker_threads(self) -> int:
         """onnxruntime intra-op threads of each worker's engine."""
         return self.threads or max(1, int(self.cpus_per_worker))
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """``--engine`` and the Ray cluster's options of ``vessel-segment`` (docs/cohort.md)."""
+    g = p.add_argument_group("cohort scale (--engine ray; needs " + INSTALL_HINT + ")")
+    g.add_argument(
+        "--engine",
+        default="local",
+        choices=ENGINES,
+        help="local: this process, one image after another; ray: a pool of Ray actors "
+        "(a manifest for resuming, measurements.parquet too)",
+    )
+    g.add_argument(
+        "--ray-address",
+        default=None,
+        help="join a running Ray cluster: host:port, ray://host:port or auto "
+        "(none: start a local Ray instance on this machine)",
+    )
+    g.add_argument(
+        "--workers", type=int, default=0, help="Ray actors, one engine each (0: one per CPU)"
+    )
+    g.add_argument(
+        "--cpus-per-worker",
+        type=float,
+        default=1.0,
+        help="CPUs per Ray actor (also its onnxruntime threads unless --threads)",
+    )
+    g.add_argument(
+        "--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray actor (CUDA provider)"
+    )
+
+
+def cluster_options(args: argparse.Namespace) -> ClusterOptions | None:
+    """The Ray options of ``--engine ray`` (``None`` for the local engine), checked early.
+
+    Raises:
+        UserInputError: Ray options without ``--engine ray``, or Ray is not installed.
+    """
+    if args.engine != "ray":
+        given = [
+            flag
+            for flag, value, default in (
+                ("--ray-address", args.ray_address, None),
+                ("--workers", args.workers, 0),
+                ("--cpus-per-worker", args.cpus_per_worker, 1.0),
+                ("--gpus-per-worker", args.gpus_per_worker, 0.0),
+            )
+            if value != default
+        ]
+        if given:
+            raise UserInputError(f"{', '.join(given)} needs --engine ray")
+        return None
+    require_ray()
+    cluster = ClusterOptions(
+        address=args.ray_address,
+        workers=args.workers,
+        cpus_per_worker=args.cpus_per_worker,
+        gpus_per_worker=args.gpus_per_worker,
+        provider=args.provider,
+        threads=args.threads,
+    )
+    cluster.check()
+    return cluster
 
 
 def require_ray():

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from runtime import cli
+from runtime import cli, cohort
 from runtime.batch import ImageEvent, ImageState, check_output_dir, collect_jobs, segment_batch
 from runtime.errors import UserInputError, cli_errors
 
@@ -55,39 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_provider_options(p)
     p.add_argument("--tile", type=int, default=1024, help="largest window run at once")
     cli.add_quiet_option(p)
-    add_engine_options(p)
+    cohort.add_engine_options(p)
     return p
-
-
-def add_engine_options(p: argparse.ArgumentParser) -> None:
-    """``--engine`` and the Ray cluster's options (:mod:`runtime.cohort`, docs/cohort.md)."""
-    from runtime.cohort import ENGINES, INSTALL_HINT
-
-    g = p.add_argument_group("cohort scale (--engine ray; needs " + INSTALL_HINT + ")")
-    g.add_argument(
-        "--engine",
-        default="local",
-        choices=ENGINES,
-        help="local: this process, one image after another; ray: a pool of Ray actors "
-        "(a manifest for resuming, measurements.parquet too)",
-    )
-    g.add_argument(
-        "--ray-address",
-        default=None,
-        help="join this running Ray cluster (default: start a local Ray instance)",
-    )
-    g.add_argument(
-        "--workers", type=int, default=0, help="Ray actors, one engine each (0: one per CPU)"
-    )
-    g.add_argument(
-        "--cpus-per-worker",
-        type=float,
-        default=1.0,
-        help="CPUs per Ray actor (also its onnxruntime threads unless --threads)",
-    )
-    g.add_argument(
-        "--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray actor (CUDA provider)"
-    )
 
 
 @cli_errors
@@ -98,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     threshold = cli.threshold_of(args)
-    cluster = _cluster_options(args)
+    cluster = cohort.cluster_options(args)
     jobs = collect_jobs(args.inputs, args.recursive)
     if not jobs:
         raise UserInputError("no image files found in the inputs")
@@ -119,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     if cluster is not None:
-        from runtime.cohort import segment_cohort
-
-        report = segment_cohort(
+        report = cohort.segment_cohort(
             engine,
             jobs,
             out_dir,
@@ -148,41 +115,6 @@ def main(argv: list[str] | None = None) -> int:
     for failure in report["failed"]:
         print(f"failed: {failure['error']}", file=sys.stderr)
     return 1 if report["failed"] else 0
-
-
-def _cluster_options(args: argparse.Namespace):
-    """The Ray options of ``--engine ray`` (``None`` for the local engine), checked early.
-
-    Raises:
-        UserInputError: Ray options without ``--engine ray``, or Ray is not installed.
-    """
-    from runtime.cohort import ClusterOptions, require_ray
-
-    if args.engine != "ray":
-        given = [
-            flag
-            for flag, value, default in (
-                ("--ray-address", args.ray_address, None),
-                ("--workers", args.workers, 0),
-                ("--cpus-per-worker", args.cpus_per_worker, 1.0),
-                ("--gpus-per-worker", args.gpus_per_worker, 0.0),
-            )
-            if value != default
-        ]
-        if given:
-            raise UserInputError(f"{', '.join(given)} needs --engine ray")
-        return None
-    require_ray()
-    cluster = ClusterOptions(
-        address=args.ray_address,
-        workers=args.workers,
-        cpus_per_worker=args.cpus_per_worker,
-        gpus_per_worker=args.gpus_per_worker,
-        provider=args.provider,
-        threads=args.threads,
-    )
-    cluster.check()
-    return cluster
 
 
 if __name__ == "__main__":
