@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -299,7 +300,7 @@ def _result(args, argv, ray_start, runs) -> dict[str, Any]:
         "ray_start": ray_start,
         "runs": runs,
         "summary": summarise(runs),
-        "command": "python -m runtime.cohort_benchmark " + " ".join(argv or sys.argv[1:]),
+        "command": "python -m runtime.cohort_benchmark " + shlex.join(argv or sys.argv[1:]),
     }
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
