@@ -169,6 +169,8 @@ def _stop_when(args: list, cwd: Path, records: int, stop: signal.Signals) -> int
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        # A terminal's default Ctrl+C, even when pytest runs with SIGINT ignored (started with &).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     tree: dict[int, psutil.Process] = {}
     try:
