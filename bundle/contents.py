@@ -21,6 +21,10 @@ EXCLUDES: tuple[str, ...] = (
     "cv2",
     # OpenVINO (an optional backend, ~100 MB) stays out of the bundle: it runs onnxruntime.
     "openvino",
+    # Cohort scale (Ray, pyarrow) is for clusters, not clinic PCs.
+    "ray",
+    "pyarrow",
+    "pandas",
     "matplotlib",
     "IPython",
     "tkinter",

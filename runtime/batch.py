@@ -296,20 +296,39 @@ def segment_batch(
         for outcome in pipe.drain():
             handle(*outcome.item, outcome.value, outcome.error)
     report = {
-        "settings": {
-            **settings.as_dict(),
-            "model_path": str(engine.model_path),
-            **scale.as_dict(),
-            "provider": engine.provider,
-            "tile": engine.tile,
-            "finished": now(),
-        },
+        "settings": run_settings(engine, threshold, scale, settings),
         "rows": [rows[index] for index in sorted(rows)],
         "failed": [failed[index] for index in sorted(failed)],
         "skipped": skipped,
     }
     _write_tables(out_dir, report)
     return report
+
+
+def run_settings(
+    engine,  # VesselEngine
+    threshold: float | None,
+    scale: Scale | None = None,
+    settings: RunSettings | None = None,
+) -> dict[str, Any]:
+    """The ``settings`` of ``measurements.json``: the model and options a batch ran with.
+
+    Args:
+        engine: The engine that ran.
+        threshold: Override of the model's threshold, or ``None``.
+        scale: Units of lengths and widths (default: a 45° field of view).
+        settings: The :class:`RunSettings` already computed for this run (else computed).
+    """
+    scale = scale or Scale()
+    settings = settings or RunSettings.of(engine, threshold, scale)
+    return {
+        **settings.as_dict(),
+        "model_path": str(engine.model_path),
+        **scale.as_dict(),
+        "provider": engine.provider,
+        "tile": engine.tile,
+        "finished": now(),
+    }
 
 
 def _segment_job(
@@ -475,3 +494,39 @@ def _write_tables(out_dir: Path, report: dict[str, Any]) -> None:
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, out_dir / "measurements.csv")
+
+
+# The per-image step and the tables, for engines that spread a batch over processes or machines
+# (runtime.cohort): the same output files, rows and tables as segment_batch writes.
+
+
+def segment_one(
+    engine,  # VesselEngine
+    job: Job,
+    out_dir: Path,
+    threshold: float | None = None,
+    scale: Scale | None = None,
+    settings: RunSettings | None = None,
+) -> dict[str, Any]:
+    """Segment one job into ``out_dir`` exactly as :func:`segment_batch` does; its CSV row.
+
+    Args:
+        engine: The engine.
+        job: The image.
+        out_dir: The output folder.
+        threshold: Override of the model's threshold, or ``None``.
+        scale: Units of lengths and widths (default: a 45° field of view).
+        settings: The run's :class:`RunSettings` (computed once per run: it hashes the model).
+
+    Raises:
+        ImageReadError: The image cannot be read or used, or the engine failed on it.
+        OSError: An output cannot be written.
+    """
+    scale = scale or Scale()
+    settings = settings or RunSettings.of(engine, threshold, scale)
+    outputs = {kind: job.output(out_dir, kind) for kind in OUTPUT_KINDS}
+    return _segment_job(engine, job, outputs, threshold, scale, settings)
+
+
+previous_rows = _previous_rows
+write_tables = _write_tables

@@ -9,7 +9,8 @@ thread encodes and measures the previous image. onnxruntime, OpenVINO, OpenCV, P
 and zlib release the GIL, so the threads run in parallel.
 
 The work per image is the same functions as the sequential path, in the same order per image, so
-the outputs are identical (a test compares them byte for byte); only the timing interleaves.
+the outputs are identical (a test compares their pixels and PNG text, all but the creation time);
+only the timing interleaves.
 Results come back in submission order, from the calling thread (:meth:`Pipeline.ready`,
 :meth:`Pipeline.drain`). At most ``depth`` images are read ahead and ``depth`` are waiting to be
 written, which bounds memory.

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from runtime import cli
+from runtime import cli, cohort
 from runtime.batch import ImageEvent, ImageState, check_output_dir, collect_jobs, segment_batch
 from runtime.errors import UserInputError, cli_errors
 
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         'quality, model, threshold, date); needs pip install "drive-vessel-unet[report]"',
     )
     cli.add_quiet_option(p)
+    cohort.add_engine_options(p)
     return p
 
 
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     threshold = cli.threshold_of(args)
     scale = cli.scale_of(args)
+    cluster = cohort.cluster_options(args)
     jobs = collect_jobs(args.inputs, args.recursive)
     if not jobs:
         raise UserInputError("no image files found in the inputs")
@@ -102,15 +104,28 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(jobs)} image(s)",
             file=sys.stderr,
         )
-    report = segment_batch(
-        engine,
-        jobs,
-        out_dir,
-        args.force,
-        threshold,
-        on_image=None if args.quiet else print_progress,
-        scale=scale,
-    )
+    if cluster is not None:
+        report = cohort.segment_cohort(
+            engine,
+            jobs,
+            out_dir,
+            args.force,
+            threshold,
+            cluster=cluster,
+            on_image=None if args.quiet else print_progress,
+            on_start=None if args.quiet else lambda line: print(line, file=sys.stderr),
+            scale=scale,
+        )
+    else:
+        report = segment_batch(
+            engine,
+            jobs,
+            out_dir,
+            args.force,
+            threshold,
+            on_image=None if args.quiet else print_progress,
+            scale=scale,
+        )
     done = len(report["rows"])
     rejected = sum(row.get("status") == "rejected" for row in report["rows"])
     print(

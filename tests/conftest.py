@@ -157,3 +157,15 @@ def fundus_like(size: int = 560, seed: int = 0) -> np.ndarray:
         image[line] *= 0.7
     image[~disc] = 0
     return np.clip(image, 0, 255).astype(np.uint8)
+
+
+#: Fields that differ between two runs that made the same outputs (when they ran).
+RUN_TIME_FIELDS = frozenset({"seconds", "date", "finished", "Creation Time"})
+
+
+def png_content(path: Path) -> tuple:
+    """A PNG's pixels and text chunks without its creation time: what two runs must share."""
+    with Image.open(path) as image:
+        image.load()
+        text = {k: v for k, v in getattr(image, "text", {}).items() if k not in RUN_TIME_FIELDS}
+        return image.mode, image.size, image.tobytes(), text
