@@ -48,6 +48,7 @@ from runtime.batch import (
     ImageEvent,
     ImageState,
     Job,
+    csv_rows,
     previous_rows,
     run_settings,
     segment_one,
@@ -347,7 +348,7 @@ def segment_cohort(
     _fail_missing(todo, results, LOST_PROBLEM, tell)
     report = _report(engine, jobs, results, skipped, threshold, providers, scale, settings)
     write_tables(out_dir, report)
-    write_parquet(out_dir, report["rows"])
+    write_parquet(out_dir, csv_rows(report)[1])  # The CSV's rows and columns.
     if interrupted:
         raise KeyboardInterrupt
     return report

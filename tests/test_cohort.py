@@ -118,7 +118,9 @@ def test_ray_writes_what_the_local_engine_writes_and_goes_past_a_corrupt_file(tm
     ray = _segment([*common, "--out", "ray", "--engine", "ray", "--workers", "2"], tmp_path)
     for run in (local, ray):
         assert run.returncode == 1, run.stderr
-        assert "3 segmented (0 already done), 1 failed" in run.stdout
+        # The 320 px crop has no round field of view: segmented, but rejected by the gate.
+        summary = "3 segmented (0 already done, 1 rejected by the quality gate), 1 failed"
+        assert summary in run.stdout
         assert f"failed: {src / 'corrupt.png'}: " in run.stderr
         assert "Traceback" not in run.stderr
     pngs = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local").rglob("*.png"))
@@ -133,6 +135,7 @@ def test_ray_writes_what_the_local_engine_writes_and_goes_past_a_corrupt_file(tm
         "01_test.tif",
         "site b/02_test.tif",
         "site b/c.png",
+        "corrupt.png",  # Failed files are listed too (status "failed").
     ]
     reports = [
         json.loads((tmp_path / o / "measurements.json").read_text()) for o in ("local", "ray")
@@ -143,15 +146,20 @@ def test_ray_writes_what_the_local_engine_writes_and_goes_past_a_corrupt_file(tm
     import pyarrow.parquet as pq
 
     table = pq.read_table(tmp_path / "ray" / "measurements.parquet").to_pylist()
-    assert [str(r["vessel_pixels"]) for r in table] == [
-        r["vessel_pixels"] for r in _rows(tmp_path / "ray")
+    density = "vessel_density_pct"  # The CSV's columns, failed files included.
+    assert [(r["image"], r["status"]) for r in table] == [
+        (r["image"], r["status"]) for r in _rows(tmp_path / "ray")
+    ]
+    assert [r[density] for r in table[:2]] == [
+        float(r[density]) for r in _rows(tmp_path / "ray")[:2]
     ]
     manifest = read_manifest(tmp_path / "ray")
     assert sorted(r["state"] for r in manifest.values()) == ["done", "done", "done", "failed"]
 
     stamp = (tmp_path / "ray" / "01_test_mask.png").stat().st_mtime_ns
     again = _segment([*common, "--out", "ray", "--engine", "ray", "--workers", "1"], tmp_path)
-    assert again.returncode == 1 and "3 segmented (3 already done), 1 failed" in again.stdout
+    summary = "3 segmented (3 already done, 1 rejected by the quality gate), 1 failed"
+    assert again.returncode == 1 and summary in again.stdout
     assert (tmp_path / "ray" / "01_test_mask.png").stat().st_mtime_ns == stamp
 
 
@@ -224,11 +232,13 @@ def test_an_interrupted_or_killed_ray_run_resumes_without_redoing_finished_image
 
     resumed = _segment(args[3:], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"10 segmented ({len(second)} already done), 0 failed" in resumed.stdout
+    done = f"10 segmented ({len(second)} already done, 0 rejected by the quality gate), 0 failed"
+    assert done in resumed.stdout
     assert {name: _done(out)[name] for name in second} == second
     rows = _rows(out)
     assert [r["image"] for r in rows] == [f"eye{i:02d}.tif" for i in range(10)]
-    assert rows[0]["vessel_pixels"] == rows[5]["vessel_pixels"]  # The same photograph twice.
+    density = "vessel_density_pct"
+    assert rows[0][density] == rows[5][density]  # The same photograph twice.
 
 
 def test_synthetic_cohort_and_benchmark_tables(tmp_path):
