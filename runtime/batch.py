@@ -160,6 +160,19 @@ class ImageEvent:
         return self.state.value
 
 
+def make_output_dir(out_dir: Path) -> None:
+    """Create the output folder (and its parents).
+
+    Raises:
+        UserInputError: It cannot be created (one line naming the folder and the reason).
+    """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        problem = exc.strerror or type(exc).__name__
+        raise UserInputError(f"{out_dir}: cannot create the output folder ({problem})") from None
+
+
 def segment_batch(
     engine,  # VesselEngine
     jobs: list[Job],
@@ -209,11 +222,7 @@ def segment_batch(
     from runtime.errors import ImageReadError
     from runtime.pipeline import Pipeline
 
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        problem = exc.strerror or type(exc).__name__
-        raise UserInputError(f"{out_dir}: cannot create the output folder ({problem})") from None
+    make_output_dir(out_dir)
     scale = scale or Scale()
     settings = RunSettings.of(engine, threshold, scale)
     previous = _previous_rows(out_dir, settings)

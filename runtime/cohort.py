@@ -49,6 +49,7 @@ from runtime.batch import (
     ImageState,
     Job,
     csv_rows,
+    make_output_dir,
     previous_rows,
     run_settings,
     segment_one,
@@ -295,12 +296,7 @@ def segment_cohort(
     ray = require_ray()
     if cluster.address:
         check_reachable(cluster.address)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        problem = exc.strerror or type(exc).__name__
-        raise UserInputError(f"{out_dir}: cannot create the output folder ({problem})") from None
-
+    make_output_dir(out_dir)
     scale = scale or Scale()
     settings = RunSettings.of(engine, threshold, scale)
     results: dict[str, dict[str, Any]] = {}  # image -> manifest record
