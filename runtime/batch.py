@@ -211,7 +211,8 @@ def segment_batch(
             follows once its outputs are written, possibly after the next image's ``STARTED``.
 
     Images are taken over from an earlier run only when its recorded settings (model file
-    hash, threshold, TTA, rescaling, scale: :meth:`RunSettings.matches`) equal these ones;
+    hash, backend and precision, threshold, TTA, rescaling, scale: :meth:`RunSettings.matches`)
+    equal these ones;
     otherwise every image is redone.
 
     Returns:

@@ -362,7 +362,7 @@ def _resume(
     An image is done when all of its outputs exist and its last manifest record is ``done``,
     or (a folder the local engine wrote) ``measurements.json`` has its row and the manifest has
     no record of it. Nothing is taken over when the folder's ``measurements.json`` was written
-    with other settings (model and its hash, threshold, TTA, rescaling, scale).
+    with other settings (model hash, backend, threshold, TTA, rescaling, scale).
     """
     if force or _other_settings(out_dir, settings):
         return list(jobs), 0

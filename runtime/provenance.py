@@ -28,7 +28,14 @@ SOFTWARE = "drive-vessel-unet"
 #: the data sets the model was trained on (:func:`intended_use`).
 INTENDED_USE = "For research use only; not a medical device and not for diagnosis."
 #: Settings whose change makes earlier outputs stale (a batch redoes them).
-RESUME_KEYS: tuple[str, ...] = ("model_sha256", "threshold", "tta", "rescale", "scale")
+RESUME_KEYS: tuple[str, ...] = (
+    "model_sha256",
+    "runtime",
+    "threshold",
+    "tta",
+    "rescale",
+    "scale",
+)
 
 
 def intended_use(datasets: list[str] | None = None) -> str:
@@ -61,6 +68,8 @@ class RunSettings:
         rescale: Images resampled to the working scale.
         scale: The scale of lengths and widths in words (:meth:`runtime.units.Scale.describe`).
         training_sets: Data sets the model was trained on.
+        runtime: What ran the model (the predictor's name: backend, precision, provider), since
+            backends and precisions give slightly different maps from the same file.
     """
 
     model: str
@@ -72,6 +81,7 @@ class RunSettings:
     rescale: bool
     scale: str
     training_sets: tuple[str, ...] = ()
+    runtime: str = ""
 
     @classmethod
     def of(
@@ -89,6 +99,7 @@ class RunSettings:
             rescale=bool(engine.rescale),
             scale=(scale or Scale()).describe(),
             training_sets=tuple(engine.card.datasets),
+            runtime=str(engine.predictor.name),
         )
 
     def as_dict(self) -> dict[str, Any]:

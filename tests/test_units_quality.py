@@ -170,3 +170,35 @@ def test_the_products_own_outputs_are_recognised(tmp_path):
     assert is_product_output(tmp_path / "eye_overlay.png")
     assert is_product_output(tmp_path / "renamed.png")
     assert not is_product_output(tmp_path / "photo.png")
+
+
+def test_resume_needs_the_same_model_backend_threshold_and_scale():
+    from dataclasses import replace
+
+    from runtime.provenance import RunSettings
+
+    base = RunSettings(
+        model="m.onnx",
+        model_name="m",
+        model_version="1",
+        model_sha256="ab" * 32,
+        threshold=0.5,
+        tta=False,
+        rescale=True,
+        scale=Scale().describe(),
+        runtime="onnxruntime CPU",
+    )
+    recorded = base.as_dict()
+    assert base.matches(recorded)
+    assert base.matches({**recorded, "model_version": "2", "training_sets": ["X"]})  # Not results.
+    for change in (
+        {"model_sha256": "cd" * 32},
+        {"runtime": "openvino CPU bf16"},  # Another backend/precision: slightly other maps.
+        {"threshold": 0.4},
+        {"tta": True},
+        {"rescale": False},
+        {"scale": Scale.relative().describe()},
+    ):
+        assert not replace(base, **change).matches(recorded), change
+    assert not base.matches(None)
+    assert not base.matches({key: value for key, value in recorded.items() if key != "runtime"})
