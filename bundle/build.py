@@ -39,16 +39,21 @@ def folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def largest_parts(bundle: Path, count: int = LARGEST) -> list[tuple[str, int]]:
-    """The biggest top-level entries of the bundle's library folder, in bytes."""
-    library = bundle / "_internal"
-    base = library if library.is_dir() else bundle
+def largest_parts(folder: Path, count: int = LARGEST) -> list[tuple[str, int]]:
+    """The biggest entries directly in ``folder``, in bytes (links skipped: Linux bundles link
+    shared libraries to one copy)."""
     sizes = [
         (p.name, folder_size(p) if p.is_dir() else p.stat().st_size)
-        for p in base.iterdir()
-        if not p.is_symlink()  # Linux bundles link shared libraries to one copy.
+        for p in folder.iterdir()
+        if not p.is_symlink()
     ]
     return sorted(sizes, key=lambda item: -item[1])[:count]
+
+
+def library_folder(bundle: Path) -> Path:
+    """Where the bundle keeps its libraries (``_internal`` since PyInstaller 6)."""
+    library = bundle / "_internal"
+    return library if library.is_dir() else bundle
 
 
 def build(dist: Path, work: Path) -> Path:
@@ -156,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         "pyinstaller": PyInstaller.__version__,
         "build_seconds": round(seconds, 1),
         "size_mb": round(folder_size(bundle) / 2**20, 1),
-        "largest": largest_parts(bundle),
+        "largest": largest_parts(library_folder(bundle)),
         "checks": check(bundle),
     }
     markdown = to_markdown(report)

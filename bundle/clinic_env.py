@@ -16,14 +16,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bundle.build import folder_size, largest_parts
 from runtime.errors import UserInputError, cli_errors
 from runtime.reports import fmt, markdown_table, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Modules a clinic install must not bring.
 ABSENT = ("tensorflow", "keras", "tf2onnx", "matplotlib", "sklearn", "cv2")
-#: Largest site-packages entries listed.
-LARGEST = 12
 
 
 def _run(command: list[str], timeout: float = 900) -> str:
@@ -63,19 +62,13 @@ def present_modules(python: Path, modules: tuple[str, ...] = ABSENT) -> list[str
     return [m for m in _run([str(python), "-c", code]).strip().split(",") if m]
 
 
-def size_of(path: Path) -> int:
-    """Bytes of the files under ``path`` (links not followed)."""
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-
-
 def measure(venv: Path) -> dict[str, Any]:
     """Size of the environment and of its largest site-packages entries."""
     (site,) = [p for p in venv.rglob("site-packages") if p.is_dir()][:1]
-    parts = sorted(
-        ((p.name, size_of(p) if p.is_dir() else p.stat().st_size) for p in site.iterdir()),
-        key=lambda item: -item[1],
-    )
-    return {"size_mb": round(size_of(venv) / 2**20, 1), "largest": parts[:LARGEST]}
+    return {
+        "size_mb": round(folder_size(venv) / 2**20, 1),
+        "largest": largest_parts(site),
+    }
 
 
 @cli_errors

@@ -16,7 +16,6 @@ import os
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
 from pathlib import Path
 
 #: The sample photograph, inside the ``desktop`` package (wheel, checkout and bundle alike).
@@ -43,8 +42,7 @@ def smoke_test(out_dir: str | None = None, provider: str | None = None) -> int:
     started = time.perf_counter()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     try:
-        with ExitStack() as stack:
-            settings = stack.enter_context(tempfile.TemporaryDirectory(prefix="vessel-smoke-"))
+        with tempfile.TemporaryDirectory(prefix="vessel-smoke-") as settings:
             out = Path(out_dir) if out_dir else Path(settings) / "results"
             _segment_sample(out, provider)
             _open_window(Path(settings) / "settings", provider)

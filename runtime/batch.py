@@ -212,8 +212,7 @@ def segment_batch(
 
     Images are taken over from an earlier run only when its recorded settings (model file
     hash, backend and precision, threshold, TTA, rescaling, scale: :meth:`RunSettings.matches`)
-    equal these ones;
-    otherwise every image is redone.
+    equal these ones; otherwise every image is redone.
 
     Returns:
         ``{"rows": [...], "failed": [{"file", "image", "error"}], "skipped": n,
