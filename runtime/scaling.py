@@ -60,7 +60,7 @@ def _resize(array: np.ndarray, height: int, width: int, resample: Image.Resampli
         return np.asarray(Image.fromarray(array).resize((width, height), resample))
     values = np.asarray(array, dtype=np.float32)
     if values.ndim == 2:
-        return np.asarray(Image.fromarray(values, mode="F").resize((width, height), resample))
+        return np.asarray(Image.fromarray(values).resize((width, height), resample))  # mode F
     channels = [_resize(values[:, :, c], height, width, resample) for c in range(values.shape[2])]
     return np.stack(channels, axis=2)
 
