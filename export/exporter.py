@@ -364,7 +364,8 @@ def calibration_images(card: ModelCard, data_root: str | Path, count: int) -> li
     from itertools import chain, zip_longest
 
     from runtime.datasets import load_sample, split_samples
-    from runtime.scaling import resize_image, working_scale
+    from runtime.preparation import model_input
+    from runtime.scaling import working_scale
 
     per_set = [split_samples(data_root, name, "train") for name in card.datasets]
     ordered = [s for s in chain.from_iterable(zip_longest(*per_set)) if s is not None]
@@ -374,7 +375,7 @@ def calibration_images(card: ModelCard, data_root: str | Path, count: int) -> li
     for paths in ordered[:count]:
         sample = load_sample(paths)
         scale = working_scale(sample.fov, card.working_fov_diameter)
-        images.append(resize_image(sample.image, scale))
+        images.append(model_input(sample.image, sample.fov, scale, card.input_preparation))
     return images
 
 

@@ -19,6 +19,7 @@ from runtime.constants import (
 )
 from runtime.datasets import DATASETS
 from runtime.errors import UserInputError
+from runtime.preparation import PREPARATIONS
 
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 STRATEGIES: tuple[str, ...] = ("default", "mirrored")
@@ -41,6 +42,8 @@ class TrainConfig:
         dataset_weights: Share of the training patches from each set (missing sets weigh 1).
         working_fov_diameter: FOV diameter, in pixels, every photograph is resampled to.
         label_resampling: ``area`` (vessel fractions) or ``binary``.
+        input_preparation: Key of :data:`runtime.preparation.PREPARATIONS`, applied to every
+            photograph after resampling (and by the engine at inference).
         augmentation: Preset of :data:`keras_unet.data.pipeline.AUGMENTATIONS`.
         runs_dir: Parent of the run folders.
         name: Run folder name under ``runs_dir``.
@@ -71,6 +74,7 @@ class TrainConfig:
     dataset_weights: dict[str, float] = field(default_factory=dict)
     working_fov_diameter: float = WORKING_FOV_DIAMETER
     label_resampling: str = "area"
+    input_preparation: str = "none"
     augmentation: str = "classic"
     runs_dir: str = "runs"
     name: str = "unet"
@@ -143,6 +147,7 @@ class TrainConfig:
             "lr_schedule": LR_SCHEDULES,
             "strategy": STRATEGIES,
             "label_resampling": LABEL_RESAMPLING,
+            "input_preparation": tuple(PREPARATIONS),
             "augmentation": AUGMENTATIONS,
             "monitor": MONITORS,
         }

@@ -34,6 +34,7 @@ from runtime.cli import comma_list  # noqa: E402
 from runtime.constants import input_multiple  # noqa: E402
 from runtime.errors import cli_errors  # noqa: E402
 from runtime.model_card import CARD_NAME, ModelCard  # noqa: E402
+from runtime.preparation import PREPARATIONS  # noqa: E402
 from runtime.reports import write_json  # noqa: E402
 
 RUN_FILES = (
@@ -266,6 +267,7 @@ def train(
             split,
             config.working_fov_diameter,
             config.label_resampling,
+            config.input_preparation,
             limit=config.limit_images if split == "train" else None,
             validation_images=config.validation_images,
             seed=config.validation_seed,
@@ -330,6 +332,7 @@ def train(
             "validation_ids": {name: [s.sample_id for s in v] for name, v in val_sets.items()},
             "working_fov_diameter": config.working_fov_diameter,
             "label_resampling": config.label_resampling,
+            "input_preparation": config.input_preparation,
             "source": str(config.data_dir),
         },
     )
@@ -452,6 +455,14 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=d.label_resampling,
         choices=LABEL_RESAMPLING,
         help="labels at the working scale: area fractions or binary",
+    )
+    a(
+        "--input-preparation",
+        default=d.input_preparation,
+        choices=tuple(PREPARATIONS),
+        help="what is done to each photograph before the model (runtime.preparation): none, "
+        "standardize (per-image colour statistics), flat_field (illumination removed, then "
+        "standardised)",
     )
     a(
         "--augmentation",

@@ -25,8 +25,9 @@ import numpy as np
 from runtime.constants import WORKING_FOV_DIAMETER
 from runtime.model_card import ModelCard, check_threshold
 from runtime.predictors import Predictor
+from runtime.preparation import model_input
 from runtime.quality import Quality
-from runtime.scaling import resize_back, resize_image, working_scale
+from runtime.scaling import resize_back, working_scale
 from runtime.tiling import TileCallback, binary_mask, overlay, predict_tiled, tile_count
 from runtime.units import Scale
 
@@ -209,7 +210,7 @@ class VesselEngine:
         """
         height, width = image.shape[:2]
         scale = self.scale_for(fov)
-        work = resize_image(image, scale)
+        work = model_input(image, fov, scale, self.card.input_preparation)
         probability = predict_tiled(
             self.predictor.predict,
             work,

@@ -24,6 +24,7 @@ from runtime.constants import (
     WORKING_FOV_DIAMETER,
 )
 from runtime.errors import ModelFileError, UserInputError
+from runtime.preparation import DEFAULT_PREPARATION, PREPARATIONS
 from runtime.reports import write_json
 
 CARD_NAME = "config.json"
@@ -38,6 +39,7 @@ METADATA_KEYS: dict[str, str] = {
     "input_multiple": "height and width must be multiples of this (2**depth)",
     "input_value_range": "JSON [low, high] of the raw input values",
     "working_fov_diameter": "FOV diameter in pixels the model sees photographs at",
+    "input_preparation": "what is done to a photograph before the model (runtime.preparation)",
     "threshold": "recommended probability threshold (chosen on validation data)",
     "threshold_source": "how the threshold was chosen",
     "training_sets": "JSON list of the data sets the model was trained on",
@@ -114,6 +116,11 @@ class ModelCard:
         return float(self.data.get("working_fov_diameter", WORKING_FOV_DIAMETER))
 
     @property
+    def input_preparation(self) -> str:
+        """Preparation the model was trained with (``none`` for cards that predate the field)."""
+        return str(self.data.get("input_preparation", DEFAULT_PREPARATION))
+
+    @property
     def datasets(self) -> list[str]:
         """Data sets the model was trained on."""
         return list(self.data.get("datasets", ["DRIVE"]))
@@ -131,6 +138,8 @@ class ModelCard:
             for name, ids in train.items()
         ]
         scale = f"FOV {self.working_fov_diameter:g} px"
+        if self.input_preparation != DEFAULT_PREPARATION:
+            scale += f", {self.input_preparation}"
         return f"{', '.join(parts) or 'unknown'} images ({scale})"
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,6 +183,7 @@ class ModelCard:
             "input_multiple": str(self.multiple),
             "input_value_range": json.dumps(list(INPUT_VALUE_RANGE)),
             "working_fov_diameter": repr(self.working_fov_diameter),
+            "input_preparation": self.input_preparation,
             "threshold": repr(float(self.threshold)),
             "threshold_source": self.threshold_source,
             "training_sets": json.dumps(self.datasets),
@@ -212,12 +222,22 @@ class ModelCard:
             }
         except (ValueError, json.JSONDecodeError) as exc:
             raise ModelFileError(f"{source}: malformed ONNX metadata ({exc})") from None
+        preparation = props.get("input_preparation", DEFAULT_PREPARATION)
+        if preparation not in PREPARATIONS:
+            raise ModelFileError(
+                f"{source}: unknown input_preparation {preparation!r} in the ONNX metadata "
+                f"(known: {', '.join(PREPARATIONS)}; a model from a newer version?)"
+            )
         if multiple < 1 or not 0.0 < threshold < 1.0 or diameter <= 0:
             raise ModelFileError(
                 f"{source}: ONNX metadata out of range (input_multiple {multiple}, "
                 f"threshold {threshold}, working_fov_diameter {diameter})"
             )
-        data: dict[str, Any] = {"datasets": sets, "working_fov_diameter": diameter}
+        data: dict[str, Any] = {
+            "datasets": sets,
+            "working_fov_diameter": diameter,
+            "input_preparation": preparation,
+        }
         if "training_data" in props:
             data["description"] = props["training_data"]
         return cls(

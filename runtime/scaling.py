@@ -91,9 +91,15 @@ def resize_mask(mask: np.ndarray, scale: float) -> np.ndarray:
     return resize_fraction(mask, scale) >= 0.5
 
 
+def resize_to(values: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A float ``(H, W)`` or ``(H, W, C)`` array resized to ``height`` x ``width`` (bilinear)."""
+    if values.shape[:2] == (height, width):
+        return values
+    return _resize(values, height, width, Image.Resampling.BILINEAR)
+
+
 def resize_back(probability: np.ndarray, height: int, width: int) -> np.ndarray:
     """Probabilities computed at the working scale brought back to the photograph's size."""
     if probability.shape[:2] == (height, width):
         return probability
-    resized = _resize(probability, height, width, Image.Resampling.BILINEAR)
-    return np.clip(resized, 0.0, 1.0)
+    return np.clip(resize_to(probability, height, width), 0.0, 1.0)

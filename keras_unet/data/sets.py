@@ -15,19 +15,24 @@ from pathlib import Path
 import numpy as np
 
 from runtime.datasets import Sample, load_sample, split_samples
-from runtime.scaling import resize_fraction, resize_image, resize_mask, working_scale
+from runtime.preparation import model_input
+from runtime.scaling import resize_fraction, resize_mask, working_scale
 
 #: How labels are resampled to the working scale (``--label-resampling``).
 LABEL_RESAMPLING: tuple[str, ...] = ("area", "binary")
 
 
-def at_working_scale(sample: Sample, diameter: float, labels: str = "area") -> Sample:
+def at_working_scale(
+    sample: Sample, diameter: float, labels: str = "area", preparation: str = "none"
+) -> Sample:
     """``sample`` resampled so its FOV is ``diameter`` pixels across (see module docstring).
 
     Args:
         sample: A loaded sample with its FOV mask.
         diameter: The working FOV diameter.
         labels: ``area`` (vessel fractions, float32) or ``binary`` (fractions >= 0.5).
+        preparation: Input preparation (:data:`runtime.preparation.PREPARATIONS`) applied to
+            the image after resampling, as the engine does.
 
     Returns:
         A new sample; ``vessels`` is float32 in [0, 1] for ``area``, bool for ``binary``.
@@ -44,7 +49,7 @@ def at_working_scale(sample: Sample, diameter: float, labels: str = "area") -> S
         second = resize_mask(sample.second_observer, scale)
     return Sample(
         sample.sample_id,
-        resize_image(sample.image, scale),
+        model_input(sample.image, sample.fov, scale, preparation),
         vessels,
         resize_mask(sample.fov, scale),
         second,
@@ -58,6 +63,7 @@ def load_split(
     split: str,
     diameter: float,
     labels: str = "area",
+    preparation: str = "none",
     *,
     limit: int | None = None,
     validation_images: int | None = None,
@@ -76,6 +82,7 @@ def load_split(
         split: ``train`` or ``validation``.
         diameter: Working FOV diameter.
         labels: See :func:`at_working_scale`.
+        preparation: See :func:`at_working_scale`.
         limit: Use only the first ``limit`` images of each set (quick experiments).
         validation_images: Passed to :func:`runtime.datasets.split_samples`.
         seed: Passed to :func:`runtime.datasets.split_samples`.
@@ -90,7 +97,7 @@ def load_split(
     out: dict[str, list[Sample]] = {}
     for name, items in paths.items():
         items = items[:limit] if limit else items
-        loaded = [at_working_scale(load_sample(p), diameter, labels) for p in items]
+        loaded = [at_working_scale(load_sample(p), diameter, labels, preparation) for p in items]
         if loaded:
             out[name] = loaded
     return out
