@@ -174,6 +174,34 @@ def test_two_crosses_have_two_branch_points():
     assert measure(mask).branch_points == 2
 
 
+@pytest.mark.parametrize("bump", [2, 4])
+def test_a_bump_on_a_vessel_edge_is_a_spur_not_a_junction(bump):
+    mask = blank()
+    mask[98:103, 20:181] = True  # a vessel 5 px wide
+    mask[103 : 103 + bump, 90:93] = True  # a small bump on its lower edge
+    assert measure(mask, min_spur_pixels=1).branch_points == 1  # counted without pruning
+    assert measure(mask).branch_points == 0
+
+
+def test_a_real_side_branch_is_a_junction():
+    mask = blank()
+    mask[98:103, 20:181] = True
+    mask[103:160, 99:102] = True  # a side vessel 57 px long
+    assert measure(mask).branch_points == 1
+
+
+@pytest.mark.parametrize(("gap", "expected"), [(4, 1), (30, 2)])
+def test_two_close_junctions_are_one(gap, expected):
+    """Two side vessels leaving a vessel ``gap`` px apart: a near-crossing counts once."""
+    mask = blank()
+    mask[99:102, 20:181] = True
+    mask[40:99, 90:91] = True
+    mask[102:160, 90 + gap : 91 + gap] = True
+    m = measure(mask)
+    assert m.branch_points == expected
+    assert measure(mask, junction_merge_pixels=1).branch_points == 2
+
+
 # --- Fractal dimension ----------------------------------------------------------------------
 
 
