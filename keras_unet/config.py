@@ -22,7 +22,7 @@ from runtime.errors import UserInputError
 from runtime.preparation import PREPARATIONS
 
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "constant")
-STRATEGIES: tuple[str, ...] = ("default", "mirrored")
+STRATEGIES: tuple[str, ...] = ("default", "mirrored", "multiworker")
 MONITORS: tuple[str, ...] = ("val_dice", "val_auc", "val_loss")
 
 
@@ -64,7 +64,9 @@ class TrainConfig:
         seed: Seed of weights initialisation and patch sampling.
         monitor: Quantity that picks the best checkpoint (``val_dice``, ``val_auc``, ``val_loss``).
         mixed_precision: Train with float16 compute (for GPUs).
-        strategy: ``default`` or ``mirrored`` (tf.distribute.MirroredStrategy).
+        strategy: ``default``, ``mirrored`` (tf.distribute.MirroredStrategy) or ``multiworker``
+            (tf.distribute.MultiWorkerMirroredStrategy from ``TF_CONFIG``:
+            :mod:`keras_unet.distributed`).
         cpu_replicas: Logical CPU devices to mirror over when no GPU is present.
         limit_images: Use only the first N training images of each set (quick experiments).
     """

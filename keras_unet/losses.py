@@ -22,6 +22,19 @@ def _weighted_dice(y_true, y_pred, sample_weight, smooth: float):
     return 1.0 - (2.0 * intersection + smooth) / (total + smooth)
 
 
+def _replica_share(value):
+    """``value`` divided by the replica count under a ``tf.distribute`` strategy, as Keras' own
+    losses are: each replica's gradients are summed across replicas, so the sum is the global
+    batch's (a loss that overrides ``__call__`` skips Keras' scaling and must do it itself)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            value = value / replicas
+    return value
+
+
 @keras.saving.register_keras_serializable(package="keras_unet")
 class SoftDiceLoss(keras.losses.Loss):
     """1 - soft Dice over the whole batch; pixel weights (e.g. the FOV) scale each pixel's share."""
@@ -34,7 +47,8 @@ class SoftDiceLoss(keras.losses.Loss):
         return _weighted_dice(y_true, y_pred, None, self.smooth)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        return _weighted_dice(y_true, ops.convert_to_tensor(y_pred), sample_weight, self.smooth)
+        dice = _weighted_dice(y_true, ops.convert_to_tensor(y_pred), sample_weight, self.smooth)
+        return _replica_share(dice)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "smooth": self.smooth}

@@ -125,6 +125,10 @@ def _configure_devices(config: TrainConfig) -> None:
 def _strategy(config: TrainConfig):
     import tensorflow as tf
 
+    if config.strategy == "multiworker":
+        from keras_unet.distributed import multiworker_strategy
+
+        return multiworker_strategy()
     if config.strategy == "mirrored":
         if tf.config.list_physical_devices("GPU"):
             return tf.distribute.MirroredStrategy()
@@ -257,6 +261,10 @@ def train(
         DatasetError, ImageReadError: Problems with the data.
     """
     config.validate()
+    if config.strategy == "multiworker":  # Joins the cluster before anything else touches TF.
+        from keras_unet.distributed import start
+
+        config = start(config, resume)  # Other workers than the chief: a temporary run folder.
     from keras_unet.data import channel_statistics
     from keras_unet.data.sets import load_split
 
@@ -362,7 +370,11 @@ def train(
     ]
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
-    if initial_epoch < config.epochs:
+    if initial_epoch < config.epochs and config.strategy == "multiworker":
+        from keras_unet.distributed import fit_across_workers
+
+        fit_across_workers(model, train_ds, val_ds, callbacks, config, state, verbose)
+    elif initial_epoch < config.epochs:
         model.fit(
             train_ds,
             epochs=config.epochs,
@@ -510,8 +522,9 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     a(
         "--strategy",
         default=d.strategy,
-        help="'default' or 'mirrored' (MirroredStrategy over "
-        "all GPUs, or over --cpu-replicas logical CPUs)",
+        help="'default', 'mirrored' (MirroredStrategy over all GPUs, or over --cpu-replicas "
+        "logical CPUs) or 'multiworker' (MultiWorkerMirroredStrategy over the machines "
+        "TF_CONFIG lists: run the same command on every worker; docs/cohort.md)",
     )
     a(
         "--cpu-replicas",
@@ -544,6 +557,12 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = train(
         config, resume=resume, overwrite=overwrite, verbose="auto" if verbose is None else verbose
     )
+    if config.strategy == "multiworker":
+        from keras_unet.distributed import worker_task
+
+        if not worker_task().is_chief:
+            print(f"{worker_task()}: done; the chief writes the run folder")
+            return 0
     card = ModelCard.load(run_dir / "model.keras")
     val = card.validation.get("at_threshold", {})
     print(f"run folder: {run_dir}")
