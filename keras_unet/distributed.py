@@ -1,4 +1,4 @@
-"""Training across machines: ``--strategy multiworker`` (``tf.distribute.MultiWorkerMirroredStrategy``).
+"""Training across machines: ``--strategy multiworker`` (MultiWorkerMirroredStrategy).
 
 Every worker runs the same ``python -m keras_unet.train ... --strategy multiworker`` command with
 its own ``TF_CONFIG`` (the cluster's ``host:port`` addresses and this worker's task). Each step
@@ -248,7 +248,7 @@ def fit_across_workers(
             loss = model.compute_loss(x=image, y=label, y_pred=prediction, training=True)
             scaled = model.optimizer.scale_loss(loss)  # Loss scaling under mixed precision.
         gradients = tape.gradient(scaled, model.trainable_weights)
-        model.optimizer.apply_gradients(zip(gradients, model.trainable_weights))
+        model.optimizer.apply_gradients(zip(gradients, model.trainable_weights, strict=True))
         return loss
 
     @tf.function

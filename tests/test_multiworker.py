@@ -1,4 +1,4 @@
-"""Training across workers (``--strategy multiworker``): two local worker processes, TF_CONFIG errors."""
+"""``--strategy multiworker``: training across two local worker processes; TF_CONFIG errors."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from tests.conftest import TINY_TRAIN_FLAGS
 
 pytest.importorskip("tensorflow")
 
-from keras_unet.config import ConfigError  # noqa: E402
-from keras_unet.distributed import read_tf_config, worker_task  # noqa: E402
+from keras_unet.config import ConfigError
+from keras_unet.distributed import read_tf_config, worker_task
 
 
 def _free_ports(count: int) -> list[int]:
@@ -94,7 +94,7 @@ def test_multiworker_training_runs_two_steps_across_two_local_workers(drive_crop
                 p.kill()
                 p.wait()
     seconds = time.monotonic() - started
-    for p, (_, err) in zip(processes, outputs):
+    for p, (_, err) in zip(processes, outputs, strict=True):
         assert p.returncode == 0, err[-3000:]
     print(f"two-worker tiny training: {seconds:.1f} s")
 
