@@ -21,10 +21,12 @@ multi-worker guide says (saving can need every worker).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -36,6 +38,10 @@ from keras_unet.config import ConfigError, TrainConfig
 TF_CONFIG_ENV = "TF_CONFIG"
 #: Cluster roles MultiWorkerMirroredStrategy uses (no parameter servers, no evaluator).
 ROLES: tuple[str, ...] = ("chief", "worker")
+#: Seconds a worker waits for every other worker to join before it gives up (one line, exit 2);
+#: the environment variable of that name overrides it (workers started far apart).
+JOIN_TIMEOUT_S: float = 600.0
+JOIN_TIMEOUT_ENV = "VESSEL_JOIN_TIMEOUT"
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,24 @@ class WorkerTask:
 
     def __str__(self) -> str:
         return f"{self.role} {self.index} ({self.address}) of {len(self.addresses)} tasks"
+
+
+def tf_config(addresses: list[str], index: int, role: str = "worker") -> str:
+    """The ``TF_CONFIG`` value of task ``role index`` in a cluster of ``worker`` addresses."""
+    return json.dumps({"cluster": {"worker": addresses}, "task": {"type": role, "index": index}})
+
+
+def local_addresses(count: int) -> list[str]:
+    """``count`` free ``localhost:port`` addresses for a cluster on this machine (tests,
+    benchmarks): ports the system gives out now, free until something else takes them."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("localhost", 0))
+        return [f"localhost:{s.getsockname()[1]}" for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def _refuse(problem: str) -> ConfigError:
@@ -138,6 +162,80 @@ def worker_task(environ: dict[str, str] | None = None) -> WorkerTask:
 _STRATEGY: Any = None
 
 
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _listen(port: int) -> socket.socket:
+    if socket.has_dualstack_ipv6():
+        return socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True)
+    return socket.create_server(("", port))
+
+
+def rendezvous(task: WorkerTask, timeout: float) -> None:
+    """Wait until every task of the cluster has started, before TensorFlow's own wait.
+
+    TensorFlow waits for the other workers inside its C++ runtime, holding Python's lock: a
+    missing worker leaves the others hanging, deaf to Ctrl+C and SIGTERM. So each worker first
+    listens on its own port (free: TensorFlow's server takes it next) and says hello to every
+    other one; it goes on once it has reached all of them and heard from all of them (then
+    every other worker has reached it too, so closing its port strands nobody).
+
+    Raises:
+        ConfigError: Not every worker joined within ``timeout`` seconds (naming those that
+            did not), or this worker's port is taken.
+        KeyboardInterrupt: Ctrl+C while waiting.
+    """
+    others = {a for a in task.addresses if a != task.address}
+    if not others:
+        return
+    try:
+        server = _listen(_split(task.address)[1])
+    except OSError as exc:
+        raise _refuse(f"{task}: cannot listen on port {_split(task.address)[1]} ({exc})") from None
+    server.settimeout(0.2)
+    reached: set[str] = set()
+    heard: set[str] = set()
+    deadline = time.monotonic() + timeout
+    with server:
+        while reached != others or heard != others:
+            if time.monotonic() > deadline:
+                missing = ", ".join(sorted(others - (reached & heard)))
+                raise _refuse(
+                    f"{task}: the other workers did not all start within {timeout:.0f} s "
+                    f"(waiting for {missing}; {JOIN_TIMEOUT_ENV} sets the wait)"
+                )
+            for address in sorted(others - reached):
+                try:
+                    with socket.create_connection(_split(address), timeout=1) as peer:
+                        peer.sendall(task.address.encode() + b"\n")
+                    reached.add(address)
+                except OSError:
+                    pass
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            with connection:  # The peer closes first (no TIME_WAIT on this port).
+                connection.settimeout(2)
+                data = b""
+                with contextlib.suppress(OSError):
+                    while chunk := connection.recv(256):
+                        data += chunk
+            if data.decode(errors="replace").strip() in others:
+                heard.add(data.decode().strip())
+
+
+def join_timeout() -> float:
+    """Seconds to wait for the other workers (:data:`JOIN_TIMEOUT_ENV`, or the default)."""
+    text = os.environ.get(JOIN_TIMEOUT_ENV, "").strip()
+    try:
+        return float(text) if text else JOIN_TIMEOUT_S
+    except ValueError:
+        raise ConfigError(f"{JOIN_TIMEOUT_ENV} must be seconds, received {text!r}") from None
+
+
 def multiworker_strategy():
     """The process's ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG`` (built once).
 
@@ -149,10 +247,11 @@ def multiworker_strategy():
     """
     global _STRATEGY
     if _STRATEGY is None:
-        worker_task()
+        task = worker_task()
         import tensorflow as tf
 
         # AUTO: NCCL between GPUs, ring all-reduce over gRPC between CPUs.
+        rendezvous(task, join_timeout())
         _STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
     return _STRATEGY
 

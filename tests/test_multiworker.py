@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,22 +17,7 @@ from tests.conftest import TINY_TRAIN_FLAGS
 pytest.importorskip("tensorflow")
 
 from keras_unet.config import ConfigError
-from keras_unet.distributed import read_tf_config, worker_task
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("localhost", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def _tf_config(addresses: list[str], index: int, role: str = "worker") -> str:
-    return json.dumps({"cluster": {"worker": addresses}, "task": {"type": role, "index": index}})
+from keras_unet.distributed import local_addresses, read_tf_config, tf_config, worker_task
 
 
 def _train_command(drive_crops: Path, runs_dir: Path) -> list[str]:
@@ -64,7 +48,7 @@ def test_multiworker_training_runs_two_steps_across_two_local_workers(drive_crop
     from keras_unet.model import build_unet
     from keras_unet.predictors import load_keras_model
 
-    addresses = [f"localhost:{port}" for port in _free_ports(2)]
+    addresses = local_addresses(2)
     chief_runs, worker_runs, worker_tmp = (tmp_path / n for n in ("chief", "worker", "tmp"))
     worker_tmp.mkdir()
     processes = []
@@ -73,7 +57,7 @@ def test_multiworker_training_runs_two_steps_across_two_local_workers(drive_crop
         env = {
             **os.environ,
             "TF_CPP_MIN_LOG_LEVEL": "3",
-            "TF_CONFIG": _tf_config(addresses, index),
+            "TF_CONFIG": tf_config(addresses, index),
             "TMPDIR": str(worker_tmp if index else tmp_path),
         }
         processes.append(
@@ -130,8 +114,9 @@ def test_multiworker_training_runs_two_steps_across_two_local_workers(drive_crop
     assert all(trained[path].any() for path in zero_at_start if path.endswith("beta"))
 
 
+@pytest.mark.e2e
 def test_bad_tf_config_is_one_line_from_the_cli(drive_crops, tmp_path):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": _tf_config(["localhost:1"], 3)}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": tf_config(["localhost:1"], 3)}
     done = subprocess.run(
         _train_command(drive_crops, tmp_path / "runs"),
         cwd=tmp_path,
@@ -152,6 +137,33 @@ def test_bad_tf_config_is_one_line_from_the_cli(drive_crops, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.e2e
+def test_a_worker_whose_peer_never_starts_stops_with_one_line(drive_crops, tmp_path):
+    addresses = local_addresses(2)
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "TF_CONFIG": tf_config(addresses, 0),
+        "VESSEL_JOIN_TIMEOUT": "3",
+    }
+    done = subprocess.run(
+        _train_command(drive_crops, tmp_path / "runs"),
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error")]
+    assert errors == [
+        f"error: TF_CONFIG: worker 0 ({addresses[0]}) of 2 tasks: the other workers did not all "
+        f"start within 3 s (waiting for {addresses[1]}; VESSEL_JOIN_TIMEOUT sets the wait) "
+        "(see docs/cohort.md, 'Training across workers')"
+    ]
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
@@ -162,8 +174,8 @@ def test_bad_tf_config_is_one_line_from_the_cli(drive_crops, tmp_path):
         ('{"cluster": {"worker": ["host"]}}', "address 'host' is not host:port"),
         ('{"cluster": {"worker": ["a:1", "a:1"]}}', "address a:1 is listed twice"),
         ('{"cluster": {"worker": ["a:1"]}}', "no 'task' with a 'type' of chief or worker"),
-        (_tf_config(["a:1", "b:2"], 2), "task worker 2 is not in the cluster (2 worker"),
-        (_tf_config(["a:1"], 0, "chief"), "task chief 0 is not in the cluster (0 chief"),
+        (tf_config(["a:1", "b:2"], 2), "task worker 2 is not in the cluster (2 worker"),
+        (tf_config(["a:1"], 0, "chief"), "task chief 0 is not in the cluster (0 chief"),
     ],
 )
 def test_tf_config_problems_are_named(value, problem):
@@ -177,12 +189,12 @@ def test_the_chief_is_the_chief_task_or_else_worker_0():
     two = ["a:1", "b:2"]
     with_chief = {"chief": ["c:3"], "worker": two}
     cases = [
-        (_tf_config(two, 0), True),
-        (_tf_config(two, 1), False),
+        (tf_config(two, 0), True),
+        (tf_config(two, 1), False),
         (json.dumps({"cluster": with_chief, "task": {"type": "chief", "index": 0}}), True),
         (json.dumps({"cluster": with_chief, "task": {"type": "worker", "index": 0}}), False),
     ]
     for value, chief in cases:
         task = worker_task({"TF_CONFIG": value})
         assert task.is_chief is chief, value
-    assert worker_task({"TF_CONFIG": _tf_config(two, 1)}).address == "b:2"
+    assert worker_task({"TF_CONFIG": tf_config(two, 1)}).address == "b:2"
