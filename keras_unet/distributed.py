@@ -239,25 +239,27 @@ def join_timeout() -> float:
 def multiworker_strategy():
     """The process's ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG`` (built once).
 
-    It must be built before anything else initialises TensorFlow's runtime (collective ops are
-    configured at start-up); :func:`start` does so first thing in training.
+    It must be built before anything initialises TensorFlow's runtime (collective ops are
+    configured at start-up): :func:`keras_unet.train.train` builds it once the data are loaded
+    and the run folder is ready (so that the chief's mistakes stop it before the others wait
+    for it), and before any TensorFlow work.
 
     Raises:
-        ConfigError: ``TF_CONFIG`` missing or wrong.
+        ConfigError: ``TF_CONFIG`` missing or wrong, or not every worker joined in time.
     """
     global _STRATEGY
     if _STRATEGY is None:
         task = worker_task()
+        rendezvous(task, join_timeout())
         import tensorflow as tf
 
         # AUTO: NCCL between GPUs, ring all-reduce over gRPC between CPUs.
-        rendezvous(task, join_timeout())
         _STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
     return _STRATEGY
 
 
-def start(config: TrainConfig, resume: bool) -> TrainConfig:
-    """Join the cluster and return the configuration this worker trains with.
+def worker_config(config: TrainConfig, resume: bool) -> TrainConfig:
+    """Check ``TF_CONFIG`` and return the configuration this worker trains with.
 
     The chief keeps ``config``; any other worker gets a copy whose run folder lies in a temporary
     folder, removed when the process exits (it trains and saves exactly as the chief does, but
@@ -270,7 +272,7 @@ def start(config: TrainConfig, resume: bool) -> TrainConfig:
     task = worker_task()
     if resume:
         raise ConfigError("--resume is not supported with --strategy multiworker")
-    multiworker_strategy()
+    join_timeout()  # A wrong value is refused before any work.
     if task.is_chief:
         return config
     scratch = tempfile.mkdtemp(prefix=f"keras_unet_{task.role}{task.index}_")

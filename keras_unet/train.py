@@ -261,10 +261,10 @@ def train(
         DatasetError, ImageReadError: Problems with the data.
     """
     config.validate()
-    if config.strategy == "multiworker":  # Joins the cluster before anything else touches TF.
-        from keras_unet.distributed import start
+    if config.strategy == "multiworker":  # TF_CONFIG checked before any work is done.
+        from keras_unet.distributed import worker_config
 
-        config = start(config, resume)  # Other workers than the chief: a temporary run folder.
+        config = worker_config(config, resume)  # Not the chief: a temporary run folder.
     from keras_unet.data import channel_statistics
     from keras_unet.data.sets import load_split
 
@@ -285,6 +285,8 @@ def train(
     if not fit_sets:
         raise ConfigError(f"{config.data_dir}: no training images in {config.datasets}")
     run_dir = _prepare_run_dir(config, resume, overwrite)
+    if config.strategy == "multiworker":  # Joins the cluster before anything initialises TF.
+        _strategy(config)
     fit_samples = [s for samples in fit_sets.values() for s in samples]
     val_samples = [s for samples in val_sets.values() for s in samples]
     mean, std = channel_statistics(fit_samples)
