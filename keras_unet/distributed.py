@@ -372,7 +372,7 @@ def fit_across_workers(
     logs: dict[str, float] = {}
     for epoch in range(config.epochs):
         callback_list.on_epoch_begin(epoch)
-        started, total = time.monotonic(), 0.0
+        total = 0.0
         for step in range(config.steps_per_epoch):
             callback_list.on_train_batch_begin(step)
             total += float(train_step(batches))
@@ -382,7 +382,6 @@ def fit_across_workers(
                 break
         if val_ds is not None:
             logs.update(_validation_logs(model, val_ds, config.loss))
-        state["last_epoch_seconds"] = round(time.monotonic() - started, 2)
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break

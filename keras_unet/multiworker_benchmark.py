@@ -107,9 +107,9 @@ def markdown(result: dict[str, Any]) -> str:
             r["repeat"],
             r["variant"],
             r["workers"],
-            r["wall_s"],
-            r["cpu_s"],
-            r["train_loop_s"],
+            f"{r['wall_s']:.1f}",
+            f"{r['cpu_s']:.1f}",
+            f"{r['train_loop_s']:.1f}",
             r["loss"],
             r["val_dice"],
         ]
