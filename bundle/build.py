@@ -10,14 +10,18 @@ result as a clinic PC would use it, with no Python of ours on the path: ``vessel
 from __future__ import annotations
 
 import argparse
+import importlib.machinery
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from bundle.contents import EXCLUDES
+from bundle.strip import strip_debug_info
 from runtime.errors import UserInputError, cli_errors, require
 from runtime.reports import fmt, markdown_table, write_report
 
@@ -54,6 +58,60 @@ def library_folder(bundle: Path) -> Path:
     """Where the bundle keeps its libraries (``_internal`` since PyInstaller 6)."""
     library = bundle / "_internal"
     return library if library.is_dir() else bundle
+
+
+def frozen_modules(program: Path) -> set[str]:
+    """The Python modules frozen into a bundled program's archive (PyInstaller's reader)."""
+    from PyInstaller.archive.readers import pkg_archive_contents
+
+    return set(pkg_archive_contents(str(program)))
+
+
+def extension_modules(bundle: Path) -> set[str]:
+    """The compiled extension modules in the bundle's library folder, as module names."""
+    library = library_folder(bundle)
+    suffixes = sorted(importlib.machinery.EXTENSION_SUFFIXES, key=len, reverse=True)
+    names = set()
+    for path in library.rglob("*"):
+        relative = path.relative_to(library).as_posix()
+        suffix = next((s for s in suffixes if relative.endswith(s)), None)
+        if suffix and path.is_file():
+            # The standard library's own (python3.X/lib-dynload/_ssl...) are top-level modules.
+            module = re.sub(r"^python[\d.]+/lib-dynload/", "", relative.removesuffix(suffix))
+            names.add(module.replace("/", "."))
+    return names
+
+
+def excluded_present(modules: set[str], excludes: tuple[str, ...] = EXCLUDES) -> list[str]:
+    """Which of ``excludes`` (or a submodule of one) are among ``modules``."""
+    return sorted(
+        name for name in excludes if any(m == name or m.startswith(f"{name}.") for m in modules)
+    )
+
+
+def qt_plugins(bundle: Path) -> list[str]:
+    """The Qt plugins in the bundle, as ``folder/file`` under Qt's plugin folder."""
+    folders = list(library_folder(bundle).glob("PySide6/**/plugins"))
+    return sorted(
+        p.relative_to(folder).as_posix()
+        for folder in folders
+        for p in folder.rglob("*")
+        if p.is_file()
+    )
+
+
+def contents(bundle: Path) -> dict[str, Any]:
+    """What the bundle's programs hold beyond the largest folders: program sizes, the excluded
+    modules that got in anyway (should be none), the Qt plugins and translation files."""
+    programs = {name: executable(bundle, name) for name in ("vessel-desktop", "vessel-segment")}
+    frozen = set().union(*(frozen_modules(path) for path in programs.values()))
+    return {
+        "programs_mb": {n: round(p.stat().st_size / 2**20, 1) for n, p in programs.items()},
+        "frozen_modules": len(frozen),
+        "excluded_present": excluded_present(frozen | extension_modules(bundle)),
+        "qt_plugins": qt_plugins(bundle),
+        "qt_translations": len(list(library_folder(bundle).glob("PySide6/**/translations/*"))),
+    }
 
 
 def build(dist: Path, work: Path) -> Path:
@@ -114,17 +172,29 @@ def check(bundle: Path) -> dict[str, Any]:
 def to_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown."""
     rows = [[name, fmt(size / 2**20, 1)] for name, size in report["largest"]]
+    rows += [
+        [f"program {name}", fmt(mb, 1)] for name, mb in report["contents"]["programs_mb"].items()
+    ]
     checks = report["checks"]
+    held = report["contents"]
     lines = [
         f"## App bundle ({report['platform']}, PyInstaller {report['pyinstaller']})",
         "",
         f"- folder: `{report['bundle']}`; size **{report['size_mb']:.1f} MB**; "
-        f"build {report['build_seconds']:.0f} s",
+        f"build {report['build_seconds']:.0f} s; debug information stripped: "
+        + (
+            f"{stripped['files']} files, {stripped['saved_mb']:.1f} MB"
+            if (stripped := report["stripped"]) and stripped["files"] >= 0
+            else "no (not Linux, no `strip` program, or --check-only)"
+        ),
         f"- `vessel-desktop --smoke-test`: exit {checks['smoke_test']['returncode']} "
         f"in {checks['smoke_test']['seconds']:.1f} s",
         "- `vessel-desktop --measure-startup` (offscreen): "
         + "; ".join(checks["startup"]["stdout"].splitlines()),
         f"- `vessel-segment --help`: exit {checks['segment_help']['returncode']}",
+        f"- excluded modules found in the programs: {', '.join(held['excluded_present']) or 'none'}"
+        f" ({held['frozen_modules']} modules frozen); Qt translations: {held['qt_translations']}",
+        f"- Qt plugins: {', '.join(held['qt_plugins'])}",
         "",
         markdown_table(["largest parts", "MB"], rows),
         "",
@@ -152,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     bundle = dist / BUNDLE_NAME if args.check_only else build(dist, Path(args.work).resolve())
     if not executable(bundle, "vessel-desktop").is_file():
         raise UserInputError(f"{bundle}: no built bundle here; run without --check-only")
+    # The libraries only: the programs carry their Python archive after the ELF image.
+    stripped = (
+        strip_debug_info(library_folder(bundle))
+        if sys.platform.startswith("linux") and not args.check_only
+        else None
+    )
     seconds = 0.0 if args.check_only else time.perf_counter() - start
     import PyInstaller
 
@@ -160,8 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         "platform": f"{platform.system()} {platform.machine()}",
         "pyinstaller": PyInstaller.__version__,
         "build_seconds": round(seconds, 1),
+        "stripped": stripped,
         "size_mb": round(folder_size(bundle) / 2**20, 1),
         "largest": largest_parts(library_folder(bundle)),
+        "contents": contents(bundle),
         "checks": check(bundle),
     }
     markdown = to_markdown(report)

@@ -2,7 +2,8 @@
 
 It loads the shipped default model, segments the bundled sample photograph
 (:data:`SAMPLE`, see ``desktop/samples/README.md``) into a temporary folder (or ``--out``) with the
-same batch library the app's Batch window uses, opens the main window offscreen until its model
+same batch library the app's Batch window uses, writes its one-page PDF report (fpdf2, as File ▸
+Save report and ``vessel-segment --report`` do), opens the main window offscreen until its model
 is ready (so the Qt platform plugin, the image formats and onnxruntime are all exercised), prints
 what it did, and exits 0. Any failure prints one ``smoke test failed:`` line and exits 1.
 
@@ -57,15 +58,21 @@ def _segment_sample(out: Path, provider: str | None) -> None:
     """Segment the sample into ``out`` with the batch library; check and print the outputs."""
     from runtime.batch import collect_jobs, segment_batch
     from runtime.engine import VesselEngine
+    from runtime.eye_report import batch_pages, write_report
     from runtime.models import default_model
 
     model = default_model()
     engine = VesselEngine.open(model, provider=provider or "auto")
     print(f"model: {model} ({engine.provider})", flush=True)
     sample = sample_photograph()
-    report = segment_batch(engine, collect_jobs([str(sample)]), out, force=True)
+    jobs = collect_jobs([str(sample)])
+    report = segment_batch(engine, jobs, out, force=True)
     if report["failed"] or len(report["rows"]) != 1:
         raise RuntimeError(f"{sample}: not segmented ({report['failed']})")
+    pages = batch_pages(report, {str(job.relative): job.source for job in jobs}, out)
+    pdf = write_report(pages, out / "report.pdf")
+    if len(pages) != 1 or not pdf.read_bytes().startswith(b"%PDF"):
+        raise RuntimeError(f"{pdf}: no one-page PDF report")
     written = sorted(p.name for p in out.iterdir())
     print(f"segmented {sample.name} into {out}: {', '.join(written)}", flush=True)
 

@@ -13,6 +13,7 @@ from runtime.measurements import (
     MIN_SEGMENT_PIXELS,
     _polyline_length,
     _segment_arcs_and_chords,
+    _segments,
     skeleton_graph,
 )
 from tests.conftest import DRIVE
@@ -48,7 +49,10 @@ def test_single_walk_matches_one_walk_per_segment_on_a_real_vessel_tree():
     skeleton = skeletonize(mask)
     first, second, _ = skeleton_graph(skeleton)
     branch = np.bincount(np.concatenate([first, second]), minlength=int(skeleton.sum())) >= 3
-    arcs, chords = _segment_arcs_and_chords(skeleton, first, second, branch, MIN_SEGMENT_PIXELS)
+    labels, seg_first, seg_second = _segments(len(branch), first, second, branch)
+    arcs, chords = _segment_arcs_and_chords(
+        skeleton, labels, seg_first, seg_second, branch, MIN_SEGMENT_PIXELS
+    )
     want_arcs, want_chords = _one_walk_per_segment(
         skeleton, first, second, branch, MIN_SEGMENT_PIXELS
     )
