@@ -113,7 +113,7 @@ def prepare(image: np.ndarray, fov: np.ndarray, method: str) -> np.ndarray:
             "is the model from a newer version of this product?"
         )
     fov = np.asarray(fov, dtype=bool)
-    if method == "none" or not fov.any():
+    if not fov.any():
         return image
     return PREPARATIONS[method](image, fov)
 

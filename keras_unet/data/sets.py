@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from runtime.datasets import Sample, load_sample, split_samples
-from runtime.preparation import model_input
-from runtime.scaling import resize_fraction, resize_mask, working_scale
+from runtime.preparation import prepare
+from runtime.scaling import resize_fraction, resize_image, resize_mask, working_scale
 
 #: How labels are resampled to the working scale (``--label-resampling``).
 LABEL_RESAMPLING: tuple[str, ...] = ("area", "binary")
@@ -47,11 +47,12 @@ def at_working_scale(
         )
     if sample.second_observer is not None:
         second = resize_mask(sample.second_observer, scale)
+    fov = resize_mask(sample.fov, scale)
     return Sample(
         sample.sample_id,
-        model_input(sample.image, sample.fov, scale, preparation),
+        prepare(resize_image(sample.image, scale), fov, preparation),
         vessels,
-        resize_mask(sample.fov, scale),
+        fov,
         second,
         sample.path,
     )
