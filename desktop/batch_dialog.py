@@ -182,7 +182,7 @@ class BatchDialog(QDialog):
         own = "the model's" if self._threshold is None else f"model's: {engine.threshold:.4f}"
         self.settings_label.setText(
             f"Model {engine.card.name} {engine.card.version} · threshold {threshold:.4f} "
-            f"({own}) · scale: {self._scale.describe()}"
+            f"({own}) · TTA {'on' if engine.tta else 'off'} · scale: {self._scale.describe()}"
         )
 
     def set_folder(self, folder: str | Path) -> bool:

@@ -325,6 +325,12 @@ class MainWindow(QMainWindow):
             action.setCheckable(True)
             self.backend_group.addAction(action)
             self.backend_actions[backend] = action
+        self.tta_action = act("Average &turns and mirrors (TTA)", self.toggle_tta)
+        self.tta_action.setCheckable(True)
+        self.tta_action.setToolTip(
+            "Run the model on the 8 turns and mirrors of each photograph and average them "
+            "(8x the time): a turned or mirrored photograph gives the same measurements"
+        )
         self.scale_group = QActionGroup(self)
         self.scale_actions: dict[Scale, QAction] = {}
         for degrees in CAMERA_FIELDS_OF_VIEW:
@@ -386,6 +392,8 @@ class MainWindow(QMainWindow):
         provider_menu = model_menu.addMenu("&Run on")
         provider_menu.addActions(list(self.provider_actions.values()))
         model_menu.addMenu("&Backend").addActions(list(self.backend_actions.values()))
+        model_menu.addSeparator()
+        model_menu.addAction(self.tta_action)
         help_menu = menu.addMenu("&Help")
         help_menu.addActions([self.shortcuts_action, self.about_action, self.about_qt_action])
 
@@ -437,6 +445,7 @@ class MainWindow(QMainWindow):
         self.mode_actions[self._mode].setChecked(True)
         self.provider_actions[self.prefs.provider].setChecked(True)
         self.backend_actions[self.prefs.backend].setChecked(True)
+        self.tta_action.setChecked(self.prefs.tta)
         self._check_scale()
 
     # ----------------------------------------------------------------------- public actions
@@ -531,7 +540,7 @@ class MainWindow(QMainWindow):
         if remember:
             self.prefs = dataclasses.replace(self.prefs, model_path=str(path.resolve()))
             self._model_origin = "the model you chose"
-        worker = Worker(load_engine, path, self.prefs.provider, self.prefs.backend)
+        worker = Worker(load_engine, path, self.prefs.provider, self.prefs.backend, self.prefs.tta)
         worker.signals.finished.connect(self._model_ready)
         worker.signals.failed.connect(self._model_error)
         self._model_worker = worker
@@ -559,6 +568,12 @@ class MainWindow(QMainWindow):
         """Prefer ``auto``, ``onnxruntime`` or ``openvino`` and reload the model with it."""
         self.prefs = dataclasses.replace(self.prefs, backend=backend)
         self.backend_actions[backend].setChecked(True)
+        if self.engine is not None:
+            self.load_model(self.engine.model_path)
+
+    def toggle_tta(self) -> None:
+        """Turn test-time augmentation on or off (as the action's check mark says); reload."""
+        self.prefs = dataclasses.replace(self.prefs, tta=self.tta_action.isChecked())
         if self.engine is not None:
             self.load_model(self.engine.model_path)
 
@@ -1001,7 +1016,8 @@ class MainWindow(QMainWindow):
         self._show_threshold_state()
         name = engine.card.name or engine.model_path.stem
         version = engine.card.version or "?"
-        self.model_label.setText(f"Model {name} {version} · {provider_label(engine.provider)}")
+        tta = " · TTA" if engine.tta else ""
+        self.model_label.setText(f"Model {name} {version} · {provider_label(engine.provider)}{tta}")
         self.model_label.setToolTip(f"{engine.model_path} ({self._model_origin})")
         self.batch_dialog.set_engine(engine, self.prefs.threshold)
         self.statusBar().showMessage(

@@ -103,6 +103,9 @@ class Preferences:
         colour: Overlay RGB colour.
         provider: ``auto``, ``cuda`` or ``cpu``.
         backend: ``auto`` or a key of :data:`runtime.backends.BACKENDS`.
+        tta: Average the model over the eight turns and mirrors of each photograph (8 passes), so
+            a turned or mirrored photograph gives the same map and measurements. On by default
+            in the app, where one eye is measured at a time; the CLI's ``--tta``.
         model_path: ``.onnx`` file the user chose, or ``""`` for the shipped model.
         recent_files: Recently opened images, most recent first.
         fov_degrees: Camera field of view the measurements' units come from (``None`` with
@@ -118,6 +121,7 @@ class Preferences:
     colour: tuple[int, int, int] = DEFAULT_COLOUR
     provider: str = "auto"
     backend: str = "auto"
+    tta: bool = True
     model_path: str = ""
     recent_files: list[str] = field(default_factory=list)
     fov_degrees: float | None = DEFAULT_FOV_DEGREES
@@ -155,6 +159,7 @@ class Preferences:
             "colour": colour_to_hex(self.colour),
             "provider": self.provider,
             "backend": self.backend,
+            "tta": "1" if self.tta else "0",
             "model_path": self.model_path,
             "recent_files": json.dumps(self.recent_files),
             "fov_degrees": "" if self.fov_degrees is None else repr(self.fov_degrees),
@@ -185,6 +190,7 @@ class Preferences:
             "colour": hex_to_colour,
             "provider": str,
             "backend": str,
+            "tta": _flag,
             "model_path": str,
             "recent_files": _string_list,
             "fov_degrees": lambda text: None if text == "" else _finite_float(text),
@@ -208,6 +214,12 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"not a finite number: {text!r}")
     return value
+
+
+def _flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError(f"expected 0 or 1, received {text!r}")
+    return text == "1"
 
 
 def _string_list(text: str) -> list[str]:

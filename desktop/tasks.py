@@ -27,9 +27,11 @@ class TileProgress(NamedTuple):
 
 
 def load_engine(
-    model_path: str | Path, provider: str = "auto", backend: str = "auto"
+    model_path: str | Path, provider: str = "auto", backend: str = "auto", tta: bool = False
 ) -> VesselEngine:
     """Open an ONNX model in ``backend`` (``auto``: the fastest that passed the accuracy gate).
+
+    ``tta``: average the eight turns and mirrors of every photograph.
 
     Raises:
         ModelFileError: The file is missing, corrupt or not a model exported by this project.
@@ -37,7 +39,7 @@ def load_engine(
     """
     from runtime.engine import VesselEngine
 
-    return VesselEngine.open(model_path, provider=provider, backend=backend)
+    return VesselEngine.open(model_path, provider=provider, backend=backend, tta=tta)
 
 
 def segment_image(

@@ -180,7 +180,7 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"## {Path(result['model']).name} on {result['split']} "
         f"({result['images']} images, {result['fov_pixels']:,} FOV pixels, "
         f"{result['vessel_pixels']:,} vessel; FOV protocol"
-        f"{', flip TTA' if result['tta'] else ''})"
+        f"{', TTA' if result['tta'] else ''})"
     )
     per_image = markdown_table(
         ["image", "AUC-ROC"] + [METRIC_LABELS[k] for k in BINARY_METRICS],
@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", default=None, help="output folder (default: results/<model>_<dataset>_<split>)"
     )
-    p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
+    cli.add_tta_option(p)
     cli.add_threshold_option(p)
     cli.add_backend_options(
         p,

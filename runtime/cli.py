@@ -45,6 +45,15 @@ def add_threshold_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_tta_option(parser: argparse.ArgumentParser) -> None:
+    """``--tta``: average the model over the eight turns and mirrors of each image."""
+    parser.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: average the 8 turns and mirrors (8x the model time)",
+    )
+
+
 def add_provider_options(parser: argparse.ArgumentParser) -> None:
     """``--provider`` (:data:`runtime.providers.PROVIDER_CHOICES`) and ``--threads``."""
     parser.add_argument(

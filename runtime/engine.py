@@ -7,10 +7,10 @@ in the clinic, Keras when evaluating a ``.keras`` file).
 Per image: read any common format (:mod:`runtime.imageio`), take the FOV mask given, the
 DRIVE-layout mask beside the file, or estimate one (:mod:`runtime.fov`), resample the image so
 its FOV has the model's working diameter (:mod:`runtime.scaling`) and map the result back, pad
-to the model's multiple or tile large images with blended seams, optional flip TTA, threshold
-(the model card's unless overridden), restrict the mask to the FOV. :meth:`VesselEngine.segment`
-reports each tile it has run and can stop between tiles (:class:`Cancelled`), so a caller can
-show progress and offer Cancel.
+to the model's multiple or tile large images with blended seams, optional TTA over the eight
+turns and mirrors, threshold (the model card's unless overridden), restrict the mask to the
+FOV. :meth:`VesselEngine.segment` reports each tile it has run and can stop between tiles
+(:class:`Cancelled`), so a caller can show progress and offer Cancel.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class VesselEngine:
         tile: Largest window side run at once; larger (rescaled) images are tiled.
         overlap: Overlap of neighbouring tiles in pixels.
         rescale: Resample images to the model's working scale and back.
-        tta: Flip test-time augmentation (4 passes).
+        tta: Test-time augmentation over the eight turns and mirrors (8 passes).
 
     Raises:
         UserInputError: The card's threshold is not in (0, 1).

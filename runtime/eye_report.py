@@ -164,7 +164,7 @@ def _draw_page(pdf, page: ReportPage) -> None:
             f"({settings.get('model')}, SHA-256 {sha}...)",
         ),
         ("Threshold", f"{float(settings.get('threshold', 0)):.4f}"),
-        ("Flip TTA", "yes" if settings.get("tta") else "no"),
+        ("TTA (turns and mirrors)", "yes" if settings.get("tta") else "no"),
         *page.facts.items(),
         ("Date", page.date),
     ]

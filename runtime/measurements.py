@@ -33,7 +33,11 @@ Definitions (pure NumPy/SciPy/scikit-image, no deep-learning runtime):
   *spur* (a bump of the vessel's edge, not a vessel) and does not count as an arm; junctions
   joined by a segment shorter than ``junction_merge_pixels`` are one junction (two vessels that
   cross or nearly touch, which thinning splits into two close T's depending on the pixel grid).
-  A junction counts when it keeps at least 3 arms.
+  A junction counts when it keeps at least 3 arms. Thinning scans the pixel grid in a fixed
+  order, so the same vessels turned by 90° or mirrored can thin into one junction more or less;
+  the count is therefore the mean over the eight turns and mirrors of the mask
+  (:data:`runtime.symmetry.GRID_SYMMETRIES`), which is the same number for every orientation of
+  the photograph (a fraction of a junction; shown rounded).
 * **Tortuosity**: removing the branch pixels splits the skeleton graph into segments that run
   between junctions and end points. For each open segment of at least ``min_segment_pixels``
   pixels, tortuosity is arc length / chord, the chord being the straight distance between the
@@ -54,7 +58,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -63,6 +67,7 @@ from scipy.sparse.csgraph import breadth_first_order, connected_components
 from skimage.morphology import skeletonize
 
 from runtime.constants import MEASURE_RESCALE_TOLERANCE, WORKING_FOV_DIAMETER
+from runtime.symmetry import GRID_SYMMETRIES
 from runtime.units import UNITS, Scale
 
 #: Pixels between the vertices of the polyline that measures a segment's arc length.
@@ -97,7 +102,7 @@ class VesselMeasurements:
     fractal_dimension: float
     tortuosity: float
     tortuosity_segments: int
-    branch_points: int
+    branch_points: float
 
     def as_dict(self) -> dict[str, float | int]:
         """Flatten to a JSON-friendly dict (``nan`` stays ``nan``)."""
@@ -172,7 +177,7 @@ class Measurement:
         if isinstance(value, float) and math.isnan(value):
             return value
         if not self.dimension and not self.digits:
-            return int(value)
+            return round(value)
         return round(float(value), self.decimals(scale or Scale()))
 
 
@@ -428,28 +433,45 @@ def _segments(
     return labels, first, second
 
 
-def _count_junctions(
-    skeleton: np.ndarray,
-    first: np.ndarray,
-    second: np.ndarray,
-    branch: np.ndarray,
-    labels: np.ndarray,
-    min_spur_pixels: int,
-    merge_pixels: int,
-) -> int:
+class _Skeleton(NamedTuple):
+    """A vessel mask's skeleton and its graph (see the module docstring)."""
+
+    image: np.ndarray  # (H, W) bool skeleton
+    first: np.ndarray  # edges between neighbouring skeleton pixels ...
+    second: np.ndarray
+    weight: np.ndarray  # ... and their lengths (1 or sqrt(2))
+    branch: np.ndarray  # flags of the nodes with at least 3 neighbours
+    labels: np.ndarray  # each node's segment (-1 for branch nodes)
+    seg_first: np.ndarray  # edges between non-branch nodes
+    seg_second: np.ndarray
+
+
+def _skeleton(vessels: np.ndarray) -> _Skeleton:
+    """Thin a vessel mask and build its graph and segments."""
+    image = skeletonize(vessels) if vessels.any() else np.zeros(vessels.shape, dtype=bool)
+    first, second, weight = skeleton_graph(image)
+    count = int(np.count_nonzero(image))
+    branch = np.bincount(np.concatenate([first, second]), minlength=count) >= 3
+    return _Skeleton(image, first, second, weight, branch, *_segments(count, first, second, branch))
+
+
+def _count_junctions(skeleton: _Skeleton, min_spur_pixels: int, merge_pixels: int) -> int:
     """Junctions with at least 3 arms once spurs are dropped and close junctions merged.
 
     Args:
-        skeleton: ``(H, W)`` bool skeleton.
-        first, second: Its graph's edges (:func:`skeleton_graph`).
-        branch: Flags of the branch nodes.
-        labels: Segment of every node (:func:`_segments`).
+        skeleton: The skeleton and its graph (:func:`_skeleton`).
         min_spur_pixels, merge_pixels: See the module docstring.
     """
+    first, second, branch, labels = (
+        skeleton.first,
+        skeleton.second,
+        skeleton.branch,
+        skeleton.labels,
+    )
     if not branch.any():
         return 0
-    image = np.zeros(skeleton.shape, dtype=bool)
-    rows, cols = np.nonzero(skeleton)
+    image = np.zeros(skeleton.image.shape, dtype=bool)
+    rows, cols = np.nonzero(skeleton.image)
     image[rows[branch], cols[branch]] = True
     cluster_image, clusters = ndimage.label(image, structure=_EIGHT_CONNECTED)
     cluster = cluster_image[rows, cols] - 1  # -1 for non-branch nodes
@@ -481,17 +503,11 @@ def _polyline_length(points: np.ndarray, step: int) -> float:
 
 
 def _segment_arcs_and_chords(
-    skeleton: np.ndarray,
-    labels: np.ndarray,
-    first: np.ndarray,
-    second: np.ndarray,
-    branch: np.ndarray,
-    min_segment_pixels: int,
+    skeleton: _Skeleton, min_segment_pixels: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Arc length and chord of each open segment left when the branch pixels are removed.
-
-    ``labels``, ``first`` and ``second`` are the segments and their edges (:func:`_segments`).
-    """
+    """Arc length and chord of each open segment left when the branch pixels are removed."""
+    labels, branch = skeleton.labels, skeleton.branch
+    first, second = skeleton.seg_first, skeleton.seg_second
     n = len(branch)
     sizes = np.bincount(labels[labels >= 0], minlength=int(labels.max(initial=0)) + 1)
     degree = np.bincount(np.concatenate([first, second]), minlength=n)
@@ -500,7 +516,7 @@ def _segment_arcs_and_chords(
     start_of: dict[int, int] = {}
     for node in ends:  # One end per segment starts the walk; closed loops have no ends.
         start_of.setdefault(int(labels[node]), int(node))
-    points = np.argwhere(skeleton).astype(np.float64)  # Same order as the node numbers.
+    points = np.argwhere(skeleton.image).astype(np.float64)  # Same order as the node numbers.
     starts = list(start_of.values())
     # One walk for all segments: from an extra node joined to one end of each, a breadth-first
     # order visits every segment's pixels in order along the vessel (every node of a segment
@@ -564,26 +580,26 @@ def measure(
     vessels = mask & fov
     fov_pixels = int(np.count_nonzero(fov))
     vessel_pixels = int(np.count_nonzero(vessels))
-    skeleton = skeletonize(vessels) if vessel_pixels else np.zeros(mask.shape, dtype=bool)
-    first, second, weight = skeleton_graph(skeleton)
-    skeleton_pixels = int(np.count_nonzero(skeleton))
-    branch = np.bincount(np.concatenate([first, second]), minlength=skeleton_pixels) >= 3
-    length = float(weight.sum())
-    labels, seg_first, seg_second = _segments(skeleton_pixels, first, second, branch)
-    arcs, chords = _segment_arcs_and_chords(
-        skeleton, labels, seg_first, seg_second, branch, min_segment_pixels
-    )
+    skeleton = _skeleton(vessels)
+    length = float(skeleton.weight.sum())
+    arcs, chords = _segment_arcs_and_chords(skeleton, min_segment_pixels)
+    junctions = [_count_junctions(skeleton, min_spur_pixels, junction_merge_pixels)] + [
+        _count_junctions(
+            _skeleton(np.ascontiguousarray(symmetry.apply(vessels))),
+            min_spur_pixels,
+            junction_merge_pixels,
+        )
+        for symmetry in GRID_SYMMETRIES[1:]
+    ]
     return VesselMeasurements(
         fov_pixels=fov_pixels,
         vessel_pixels=vessel_pixels,
         vessel_density=vessel_pixels / fov_pixels if fov_pixels else math.nan,
-        skeleton_pixels=skeleton_pixels,
+        skeleton_pixels=int(np.count_nonzero(skeleton.image)),
         skeleton_length=length,
         mean_width=vessel_pixels / length if length > 0 else math.nan,
         fractal_dimension=fractal_dimension(vessels),
         tortuosity=float(np.sum(arcs * arcs / chords) / arcs.sum()) if len(arcs) else math.nan,
         tortuosity_segments=len(arcs),
-        branch_points=_count_junctions(
-            skeleton, first, second, branch, labels, min_spur_pixels, junction_merge_pixels
-        ),
+        branch_points=float(np.mean(junctions)),
     )

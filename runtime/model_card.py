@@ -46,7 +46,7 @@ METADATA_KEYS: dict[str, str] = {
     "training_data": "data the model was trained on, in words",
     "validation_metrics": "JSON pooled FOV metrics on the validation images",
     "test_metrics": "JSON pooled FOV metrics on the DRIVE test set ({} if not evaluated)",
-    "test_metrics_tta": "JSON the same with flip test-time augmentation ({} if not evaluated)",
+    "test_metrics_tta": "JSON the same with TTA over the eight turns and mirrors",
     "precision": "fp32, int8 (static QDQ) or fp16",
 }
 #: Keys without which a runtime cannot use an ONNX model.
@@ -81,7 +81,7 @@ class ModelCard:
         validation: Validation scores (pooled, at 0.5, per set).
         validation_summary: Rounded validation scores at the threshold.
         test_summary: Rounded DRIVE test scores (written by ``ship``).
-        test_summary_tta: The same with flip TTA.
+        test_summary_tta: The same with TTA (eight turns and mirrors).
         best_epoch: Epoch picked by the validation metric.
         train_seconds: Training time.
         run: Run folder it was shipped from.

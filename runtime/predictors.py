@@ -4,7 +4,7 @@ Every backend implements :class:`Predictor`: the onnxruntime session
 (:class:`runtime.onnx_session.OnnxPredictor`), OpenVINO
 (:class:`runtime.openvino_session.OpenVinoPredictor`; both chosen through
 :mod:`runtime.backends`) and the Keras model (:class:`keras_unet.predictors.KerasPredictor`).
-Tiling, flip TTA, the engine, evaluation and the benchmark take any predictor; they never touch
+Tiling, TTA, the engine, evaluation and the benchmark take any predictor; they never touch
 a backend.
 
 The contract: ``predict(batch)`` takes ``float32 (N, H, W, 3)`` raw RGB in 0-255 whose ``H`` and

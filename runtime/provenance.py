@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runtime import __version__
 from runtime.outputs import OUTPUT_KINDS
 from runtime.units import Scale
 
@@ -29,6 +30,7 @@ SOFTWARE = "drive-vessel-unet"
 INTENDED_USE = "For research use only; not a medical device and not for diagnosis."
 #: Settings whose change makes earlier outputs stale (a batch redoes them).
 RESUME_KEYS: tuple[str, ...] = (
+    "software_version",
     "model_sha256",
     "runtime",
     "threshold",
@@ -64,12 +66,14 @@ class RunSettings:
         model_version: Version from the model card.
         model_sha256: Hash of the model file (``""`` for a model without a file).
         threshold: Vessel threshold used.
-        tta: Flip test-time augmentation.
+        tta: Test-time augmentation (the eight turns and mirrors).
         rescale: Images resampled to the working scale.
         scale: The scale of lengths and widths in words (:meth:`runtime.units.Scale.describe`).
         training_sets: Data sets the model was trained on.
         runtime: What ran the model (the predictor's name: backend, precision, provider), since
             backends and precisions give slightly different maps from the same file.
+        software_version: The product's version: another version may compute maps or
+            measurements differently, so its outputs are redone rather than mixed in.
     """
 
     model: str
@@ -82,6 +86,7 @@ class RunSettings:
     scale: str
     training_sets: tuple[str, ...] = ()
     runtime: str = ""
+    software_version: str = __version__
 
     @classmethod
     def of(

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     p.add_argument("--force", action="store_true", help="redo images already done")
     cli.add_threshold_option(p)
-    p.add_argument("--tta", action="store_true", help="flip test-time augmentation")
+    cli.add_tta_option(p)
     p.add_argument(
         "--no-rescale",
         action="store_true",

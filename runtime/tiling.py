@@ -1,4 +1,4 @@
-"""Whole-image inference for any predictor: padding, tiling with blended seams, flip TTA, masks.
+"""Whole-image inference for any predictor: padding, tiling with blended seams, TTA, masks.
 
 TensorFlow-free: the caller supplies ``predict_batch``, a predictor's ``predict``
 (:class:`runtime.predictors.Predictor`): a function from a float32 NHWC batch of raw RGB
@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from runtime.symmetry import GRID_SYMMETRIES
 
 BatchPredictor = Callable[[np.ndarray], np.ndarray]
 #: Called with ``(done, total)`` after each window :func:`predict_tiled` runs; may raise to stop.
@@ -55,22 +57,29 @@ def predict_probability(
         predict_batch: The runtime's batch function (see module docstring).
         image: ``(H, W, 3)`` raw RGB, uint8 or float 0-255.
         multiple: The model's spatial multiple; the image is zero-padded to it and cropped back.
-        tta: Average the predictions of the image and its horizontal, vertical and double flips.
+        tta: Average the predictions of the eight turns and mirrors of the image
+            (:data:`runtime.symmetry.GRID_SYMMETRIES`, two batches of four). Each view is padded
+            after it is turned, so the map of a turned or mirrored image is exactly this map
+            turned or mirrored.
 
     Returns:
         ``(H, W)`` float32 probabilities.
     """
     height, width = image.shape[:2]
-    padded = pad_to_multiple(np.asarray(image, dtype=np.float32), multiple)
-    if tta:
-        batch = np.stack([padded, padded[:, ::-1], padded[::-1, :], padded[::-1, ::-1]])
-        out = np.asarray(predict_batch(np.ascontiguousarray(batch)), dtype=np.float32)
+    image = np.asarray(image, dtype=np.float32)
+    if not tta:
+        out = np.asarray(predict_batch(pad_to_multiple(image, multiple)[None]), np.float32)
+        return np.ascontiguousarray(out.reshape(out.shape[1:3])[:height, :width])
+    total = np.zeros((height, width), np.float64)
+    for swaps in (False, True):
+        views = [s for s in GRID_SYMMETRIES if s.swaps_axes == swaps]
+        batch = np.stack([pad_to_multiple(s.apply(image), multiple) for s in views])
+        out = np.asarray(predict_batch(np.ascontiguousarray(batch)), np.float32)
         out = out.reshape(out.shape[:3])
-        probability = (out[0] + out[1][:, ::-1] + out[2][::-1, :] + out[3][::-1, ::-1]) / 4.0
-    else:
-        out = np.asarray(predict_batch(padded[None]), dtype=np.float32)
-        probability = out.reshape(out.shape[1:3])
-    return np.ascontiguousarray(probability[:height, :width])
+        view_h, view_w = (width, height) if swaps else (height, width)
+        for symmetry, probability in zip(views, out, strict=True):
+            total += symmetry.undo(probability[:view_h, :view_w])
+    return (total / len(GRID_SYMMETRIES)).astype(np.float32)
 
 
 def binary_mask(
@@ -190,7 +199,7 @@ def predict_tiled(
         multiple: The model's spatial multiple; ``tile`` is rounded down to it.
         tile: Window side in pixels.
         overlap: Overlap between neighbouring windows (rounded up to an even number).
-        tta: Flip test-time augmentation on every window.
+        tta: Test-time augmentation (eight turns and mirrors) on every window.
         on_tile: Called after each window with ``(done, total)`` (once with ``(1, 1)`` for an
             image run in one piece); an exception it raises stops the run and propagates.
 

@@ -3,12 +3,15 @@
 Usage::
 
     python scripts/invariance.py --images 5 --out results/invariance
+    python scripts/invariance.py --images 5 --tta --out results/invariance_tta
 
 Segments DRIVE test photographs with a model (default: the shipped one) as they are, enlarged
 2x and 3x (cubic) and turned by 90 degrees, measures each at the working scale
 (:meth:`runtime.engine.SegmentationResult.measure`, 45° scale) and writes the relative change of
 every measurement against the original (``invariance.json`` and ``invariance.md``): the largest
 absolute change over the images, per variant. The fractal dimension's change is absolute.
+``--tta`` runs the model on the eight turns and mirrors of each photograph (``vessel-segment
+--tta``), which makes the map of a turned photograph exactly the turned map.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from runtime.cli import add_tta_option  # noqa: E402
+
 VARIANTS = ("2x", "3x", "turned 90°")
 
 
@@ -28,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default=None, help="ONNX model (default: the shipped one)")
     p.add_argument("--images", type=int, default=5, help="DRIVE test photographs to use")
+    add_tta_option(p)
     p.add_argument("--out", default="results/invariance", help="output folder")
     args = p.parse_args(argv)
 
@@ -40,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from runtime.models import default_model
     from runtime.reports import markdown_table, write_report
 
-    engine = VesselEngine.open(args.model or default_model(), provider="cpu")
+    engine = VesselEngine.open(args.model or default_model(), provider="cpu", tta=args.tta)
     paths = sorted((REPO / "data" / "DRIVE" / "test" / "images").glob("*.tif"))[: args.images]
     keys = [m.key for m in MEASUREMENTS]
     worst = {variant: dict.fromkeys(keys, 0.0) for variant in VARIANTS}
@@ -83,12 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(["measurement (largest change)", *VARIANTS], rows)
     model = engine.model_path.name
     markdown = (
-        f"Same DRIVE test photographs ({len(paths)}) enlarged and turned, model {model}; "
+        f"Same DRIVE test photographs ({len(paths)}) enlarged and turned, model {model}"
+        f"{' with TTA' if args.tta else ''}; "
         "fractal dimension: absolute change.\n\n" + table
     )
     write_report(
         Path(args.out) / "invariance",
-        {"model": model, "worst": worst, "images": per_image},
+        {"model": model, "tta": args.tta, "worst": worst, "images": per_image},
         markdown,
     )
     print(markdown)

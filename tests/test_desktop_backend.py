@@ -47,3 +47,22 @@ def test_model_menu_switches_the_backend_and_remembers_it(qtbot):
     assert "OpenVINO" in window.model_label.text()
     window.close()
     assert load_preferences().backend == "openvino"
+
+
+def test_model_menu_turns_tta_off_and_remembers_it(qtbot, tiny_model):
+    window = make_window(qtbot, tiny_model)
+    qtbot.waitUntil(lambda: window.engine is not None, timeout=TIMEOUT_MS)
+    assert window.engine.tta and window.tta_action.isChecked()  # On by default in the app.
+    assert (
+        "TTA" in window.model_label.text() and "TTA on" in window.batch_dialog.settings_label.text()
+    )
+    first = window.engine
+    window.tta_action.trigger()
+    qtbot.waitUntil(lambda: window.engine is not first and not window.busy, timeout=TIMEOUT_MS)
+    assert not window.engine.tta and not window.tta_action.isChecked()
+    assert "TTA" not in window.model_label.text()
+    assert "TTA off" in window.batch_dialog.settings_label.text()
+    document = open_and_wait(qtbot, window, IMAGE_01)
+    assert document.result is not None
+    window.close()
+    assert load_preferences().tta is False

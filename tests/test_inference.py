@@ -1,10 +1,11 @@
-"""Whole-image inference helpers: padding, flip TTA, thresholding, overlay."""
+"""Whole-image inference helpers: padding, TTA over turns and mirrors, thresholding, overlay."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from runtime.symmetry import GRID_SYMMETRIES
 from runtime.tiling import (
     binary_mask,
     overlay,
@@ -38,6 +39,30 @@ def test_predict_crops_back_and_tta_undoes_its_flips():
     np.testing.assert_allclose(plain, image[..., 0] / 255.0, atol=1e-6)
     np.testing.assert_allclose(
         predict_probability(_position_model, image, 8, tta=True), plain, atol=1e-6
+    )
+
+
+def _directional_model(batch: np.ndarray) -> np.ndarray:
+    """A fake model that sees direction and padding: the red channel minus its right and lower
+    neighbours (the padded border included), through a sigmoid; it is neither turn- nor
+    mirror-equivariant."""
+    red = batch[..., 0] / 255.0
+    right = np.concatenate([red[:, :, 1:], np.zeros_like(red[:, :, :1])], axis=2)
+    below = np.concatenate([red[:, 1:], np.zeros_like(red[:, :1])], axis=1)
+    return 1.0 / (1.0 + np.exp(-4.0 * (red - right) - 2.0 * (red - below)))
+
+
+@pytest.mark.parametrize("symmetry", GRID_SYMMETRIES[1:], ids=str)
+def test_tta_turns_and_mirrors_the_map_with_the_image(symmetry):
+    image = np.random.default_rng(1).integers(0, 256, (13, 21, 3)).astype(np.uint8)
+    view = np.ascontiguousarray(symmetry.apply(image))
+    plain = symmetry.apply(predict_probability(_directional_model, image, 8))
+    assert np.abs(predict_probability(_directional_model, view, 8) - plain).max() > 0.05
+    averaged = predict_probability(_directional_model, image, 8, tta=True)
+    np.testing.assert_allclose(
+        predict_probability(_directional_model, view, 8, tta=True),
+        symmetry.apply(averaged),
+        atol=1e-6,
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components
-from skimage.morphology import skeletonize
 
 from runtime.imageio import read_binary
 from runtime.measurements import (
@@ -13,8 +12,7 @@ from runtime.measurements import (
     MIN_SEGMENT_PIXELS,
     _polyline_length,
     _segment_arcs_and_chords,
-    _segments,
-    skeleton_graph,
+    _skeleton,
 )
 from tests.conftest import DRIVE
 
@@ -46,15 +44,10 @@ def _one_walk_per_segment(skeleton, first, second, branch, min_pixels):
 
 def test_single_walk_matches_one_walk_per_segment_on_a_real_vessel_tree():
     mask = read_binary(DRIVE / "test" / "1st_manual" / "01_manual1.gif")
-    skeleton = skeletonize(mask)
-    first, second, _ = skeleton_graph(skeleton)
-    branch = np.bincount(np.concatenate([first, second]), minlength=int(skeleton.sum())) >= 3
-    labels, seg_first, seg_second = _segments(len(branch), first, second, branch)
-    arcs, chords = _segment_arcs_and_chords(
-        skeleton, labels, seg_first, seg_second, branch, MIN_SEGMENT_PIXELS
-    )
+    skeleton = _skeleton(mask)
+    arcs, chords = _segment_arcs_and_chords(skeleton, MIN_SEGMENT_PIXELS)
     want_arcs, want_chords = _one_walk_per_segment(
-        skeleton, first, second, branch, MIN_SEGMENT_PIXELS
+        skeleton.image, skeleton.first, skeleton.second, skeleton.branch, MIN_SEGMENT_PIXELS
     )
     assert len(arcs) > 100
     np.testing.assert_array_equal(arcs, want_arcs)

@@ -113,6 +113,22 @@ def test_same_photograph_at_1x_2x_3x_and_turned_gives_the_same_measurements(imag
         assert turned[key] == pytest.approx(base[key], rel=0.02), key
 
 
+@pytest.mark.e2e
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="the shipped model is not in the checkout")
+def test_with_tta_every_measurement_of_a_turned_or_mirrored_photograph_is_within_2_percent():
+    """TTA makes the map turn with the photograph; branch points are then exactly equal."""
+    from runtime.engine import VesselEngine
+
+    engine = VesselEngine.open(SHIPPED, provider="cpu", tta=True)
+    photo = read_rgb(DRIVE / "test" / "images" / "02_test.tif")
+    base = engine.segment(photo).measure()
+    for view in (np.rot90(photo), photo[:, ::-1]):
+        values = engine.segment(np.ascontiguousarray(view)).measure()
+        assert values["branch_points"] == base["branch_points"]
+        for m in MEASUREMENTS:
+            assert values[m.key] == pytest.approx(base[m.key], rel=0.02), m.key
+
+
 # ---------------------------------------------------------------------------------- quality
 
 
