@@ -66,7 +66,8 @@ def image_facts(document: ImageDocument) -> list[tuple[str, str]]:
         values["Provider"] = provider_label(result.provider)
         scale = "as is" if result.scale == 1.0 else f"resized × {result.scale:.2f}"
         tiles = "1 tile" if result.tiles == 1 else f"{result.tiles} tiles"
-        values["Inference"] = f"{result.seconds:.2f} s ({scale}, {tiles})"
+        tta = ", TTA: 8 views" if result.tta else ""
+        values["Inference"] = f"{result.seconds:.2f} s ({scale}, {tiles}{tta})"
     return [(label, values.get(label, "–")) for label in FACT_LABELS]
 
 

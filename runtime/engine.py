@@ -52,6 +52,7 @@ class SegmentationResult:
     working_diameter: float = WORKING_FOV_DIAMETER  # the model's FOV diameter (measurements)
     working_probability: np.ndarray | None = None  # as the model gave it, at ``scale``
     quality: Quality = field(default_factory=Quality)  # the quality gate's verdict
+    tta: bool = False  # averaged over the eight turns and mirrors
 
     @property
     def accepted(self) -> bool:
@@ -298,6 +299,7 @@ class VesselEngine:
             working_diameter=self.card.working_fov_diameter,
             working_probability=raw.working,
             quality=assess(image, fov, fov_source, self.card.working_fov_diameter),
+            tta=self.tta,
         )
 
     def segment_file(

@@ -104,7 +104,7 @@ def test_open_image_runs_the_worker_and_fills_the_panels(qtbot, window):
     facts = window.side.facts
     assert facts.value("File") == "01_test.tif" and facts.value("Size") == "565 × 584 px"
     assert facts.value("FOV") == "loaded: 01_test_mask.gif" and facts.value("Provider") == "CPU"
-    assert facts.value("Inference").endswith("s (as is, 1 tile)")
+    assert facts.value("Inference").endswith("s (as is, 1 tile, TTA: 8 views)")  # TTA: default
     assert window.side.measurements.value("Vessel density").endswith("%")
     assert window.side.measurements.value("Branch points") != "–"
     overlay = window.displayed_array()
@@ -280,7 +280,7 @@ def test_large_image_is_segmented_in_the_worker(qtbot, window, tmp_path):
     result = blocker.args[0].result
     assert result.probability.shape == (584 * 3, 565 * 3)
     assert result.scale < 0.4 and result.tiles > 1
-    assert window.side.facts.value("Inference").endswith(f"{result.tiles} tiles)")
+    assert window.side.facts.value("Inference").endswith(f"{result.tiles} tiles, TTA: 8 views)")
     assert (result.tiles, result.tiles) in shown and (1, result.tiles) in shown
 
 
