@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         p.error("give --run RUN to ship a run, or --rescore to evaluate NAME again")
     print((path.parent / "metrics.md").read_text().split("### Per image")[0].rstrip())
-    print(f"\nshipped: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    print(
+        f"\n{'scored' if args.rescore else 'shipped'}: {path} ({path.stat().st_size / 1e6:.1f} MB)"
+    )
     return 0
 
 
