@@ -15,6 +15,7 @@ from pathlib import Path
 from runtime import cli, cohort
 from runtime.batch import ImageEvent, ImageState, check_output_dir, collect_jobs, segment_batch
 from runtime.errors import UserInputError, cli_errors
+from runtime.symmetry import GRID_SYMMETRIES
 
 
 def print_progress(event: ImageEvent) -> None:
@@ -97,10 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         tta=args.tta,
     )
     if not args.quiet:
+        tta = f"TTA: {len(GRID_SYMMETRIES)} views" if engine.tta else "no TTA"
         print(
             f"model {engine.card.name} ({engine.model_path.name}) on {engine.predictor.name} "
             f"({engine.choice.reason}), threshold {threshold or engine.threshold:.4f}, "
             f"scale: {scale.describe()}, "
+            f"{tta}, "
             f"{len(jobs)} image(s)",
             file=sys.stderr,
         )

@@ -228,11 +228,14 @@ def test_segment_cli_progress_lines(tiny_export, tmp_path, capsys):
     args = [str(src), "--out", str(tmp_path / "out"), "--model", str(tiny_export / "tiny.onnx")]
     assert main(args) == 1
     lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("model ") and ", no TTA, 2 image(s)" in lines[0]
     assert lines[1].startswith(f"[{'#' * 12}{'-' * 12}] 1/2 01_test.tif: ok (")
     assert lines[2].startswith(f"[{'#' * 24}] 2/2 broken.png: FAILED: {src / 'broken.png'}: ")
     assert len(lines) == 4 and lines[3].startswith("failed: ")  # No line for the starts.
     assert main([*args, "--quiet"]) == 1
     assert capsys.readouterr().err.splitlines()[0].startswith("failed: ")
+    assert main([*args, "--tta", "--force"]) == 1
+    assert ", TTA: 8 views, 2 image(s)" in capsys.readouterr().err.splitlines()[0]
 
 
 def test_segment_cli_refuses_to_write_into_inputs(tiny_export, tmp_path):
