@@ -9,7 +9,9 @@ Segments every photograph of the given splits with the model (through the engine
 scale and the set's FOV protocol) and binarises each probability map by every rule of
 :data:`RULES`: the model's one threshold (chosen on its validation splits), Otsu's threshold of
 that photograph's FOV probabilities, and their mean. Writes pooled F1, sensitivity and precision
-per rule and split (``threshold_rules.json`` / ``.md``). Meant for leave-one-data-set-out models
+per rule and split (``threshold_rules.json`` / ``.md``), and, for reference, the best single
+threshold of each split, found with its labels (what annotating a few photographs of a camera
+could set). Meant for leave-one-data-set-out models
 (``python -m keras_unet.lodo``), whose held-out set's validation split is as unseen as its test
 split: choose a rule on ``validation``, read ``test`` for information.
 """
@@ -40,6 +42,9 @@ RULES: dict[str, Callable[[np.ndarray, float], float]] = {
     "mean of the two": lambda fov_probability, model: 0.5 * (model + _otsu(fov_probability)),
 }
 
+#: The reference row: the one threshold that is best for the split, found with its labels.
+BEST = "best for this split (with its labels)"
+
 
 def main(argv: list[str] | None = None) -> int:
     """Score every rule on every split and write the tables."""
@@ -53,33 +58,41 @@ def main(argv: list[str] | None = None) -> int:
 
     from keras_unet.predictors import load_engine
     from runtime.datasets import load_sample, split_samples
-    from runtime.metrics import Confusion, binary_scores, confusion
+    from runtime.metrics import Confusion, best_f1_threshold, binary_scores, confusion
     from runtime.reports import markdown_table, write_report
 
     engine = load_engine(args.model)
     rows, data = [], {"model": args.model, "dataset": args.dataset, "splits": {}}
     for split in args.splits.split(","):
+        samples = split_samples(args.data, args.dataset, split)
         counts = dict.fromkeys(RULES, Confusion(0, 0, 0, 0))
         thresholds: dict[str, list[float]] = {rule: [] for rule in RULES}
-        samples = split_samples(args.data, args.dataset, split)
+        probabilities, truths = [], []
         for paths in samples:
             sample = load_sample(paths)
             fov_probability = engine.probability(sample.image, sample.fov).probability[sample.fov]
             truth = sample.vessels[sample.fov]
+            probabilities.append(fov_probability)
+            truths.append(truth)
             for rule, threshold_of in RULES.items():
                 threshold = threshold_of(fov_probability, engine.threshold)
                 thresholds[rule].append(threshold)
                 counts[rule] = counts[rule] + confusion(fov_probability >= threshold, truth)
+        probability, truth = np.concatenate(probabilities), np.concatenate(truths)
+        best, _ = best_f1_threshold(probability, truth)
+        counts[BEST] = confusion(probability >= best, truth)
+        thresholds[BEST] = [best]
         data["splits"][split] = {}
-        for rule in RULES:
-            scores = binary_scores(counts[rule])
+        for rule, rule_counts in counts.items():
+            scores = binary_scores(rule_counts)
             data["splits"][split][rule] = {**scores, "thresholds": thresholds[rule]}
-            spread = f"{min(thresholds[rule]):.3f}–{max(thresholds[rule]):.3f}"
+            low, high = min(thresholds[rule]), max(thresholds[rule])
+            shown = f"{low:.3f}" if low == high else f"{low:.3f}–{high:.3f}"
             rows.append(
                 [
                     f"{args.dataset} {split} ({len(samples)})",
                     rule,
-                    spread,
+                    shown,
                     scores["f1"],
                     scores["sensitivity"],
                     scores["precision"],

@@ -29,8 +29,11 @@ def test_threshold_rules_scores_every_rule_per_photograph(tmp_path, capsys):
     assert script.main([*args, "--out", str(out)]) == 0
     data = json.loads((out / "threshold_rules.json").read_text())
     rules = data["splits"]["validation"]
-    assert list(rules) == list(script.RULES)
+    assert list(rules) == [*script.RULES, script.BEST]
     model_rule, otsu_rule, mean_rule = (rules[name] for name in script.RULES)
+    best = rules[script.BEST]
+    assert len(best["thresholds"]) == 1
+    assert best["f1"] >= model_rule["f1"]  # No single threshold does better on these labels.
     card_threshold = json.loads((SHIPPED_INT8.parent / "config.json").read_text())["threshold"]
     assert model_rule["thresholds"] == pytest.approx([card_threshold] * 3)
     assert len(set(otsu_rule["thresholds"])) == 3  # One threshold per photograph.
