@@ -14,6 +14,7 @@ from pathlib import Path
 
 from runtime import cli, cohort
 from runtime.batch import ImageEvent, ImageState, check_output_dir, collect_jobs, segment_batch
+from runtime.calibration import Calibration
 from runtime.errors import UserInputError, cli_errors
 from runtime.symmetry import GRID_SYMMETRIES
 
@@ -47,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     p.add_argument("--force", action="store_true", help="redo images already done")
     cli.add_threshold_option(p)
+    p.add_argument(
+        "--calibration",
+        default=None,
+        help="threshold from a calibration file for this camera (made by vessel-calibrate)",
+    )
     cli.add_tta_option(p)
     p.add_argument(
         "--no-rescale",
@@ -76,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     threshold = cli.threshold_of(args)
+    calibration = None
+    if args.calibration is not None:
+        if threshold is not None:
+            raise UserInputError("--threshold and --calibration both set a threshold: pass one")
+        calibration = Calibration.load(args.calibration)
     scale = cli.scale_of(args)
     cluster = cohort.cluster_options(args)
     jobs = collect_jobs(args.inputs, args.recursive)
@@ -97,11 +108,17 @@ def main(argv: list[str] | None = None) -> int:
         rescale=not args.no_rescale,
         tta=args.tta,
     )
+    if calibration is not None:
+        calibration.check_model(engine.model_path, args.calibration)
+        threshold = calibration.threshold
     if not args.quiet:
         tta = f"TTA: {len(GRID_SYMMETRIES)} views" if engine.tta else "no TTA"
+        calibrated = (
+            f" (calibrated: {calibration.camera or args.calibration})" if calibration else ""
+        )
         print(
             f"model {engine.card.name} ({engine.model_path.name}) on {engine.predictor.name} "
-            f"({engine.choice.reason}), threshold {threshold or engine.threshold:.4f}, "
+            f"({engine.choice.reason}), threshold {threshold or engine.threshold:.4f}{calibrated}, "
             f"scale: {scale.describe()}, "
             f"{tta}, "
             f"{len(jobs)} image(s)",
