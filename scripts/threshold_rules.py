@@ -11,9 +11,11 @@ scale and the set's FOV protocol) and binarises each probability map by every ru
 that photograph's FOV probabilities, and their mean. Writes pooled F1, sensitivity and precision
 per rule and split (``threshold_rules.json`` / ``.md``), and, for reference, the best single
 threshold of each split, found with its labels (what annotating a few photographs of a camera
-could set). Meant for leave-one-data-set-out models
-(``python -m keras_unet.lodo``), whose held-out set's validation split is as unseen as its test
-split: choose a rule on ``validation``, read ``test`` for information.
+could set); on every later split, also the first split's best threshold, which is what
+``vessel-calibrate`` on those photographs would choose for the camera. Meant for
+leave-one-data-set-out models (``python -m keras_unet.lodo``), whose held-out set's validation
+split is as unseen as its test split: choose a rule on ``validation``, read ``test`` for
+information.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ RULES: dict[str, Callable[[np.ndarray, float], float]] = {
 
 #: The reference row: the one threshold that is best for the split, found with its labels.
 BEST = "best for this split (with its labels)"
+#: The first split's best threshold on the later splits: a camera calibrated on a few photographs.
+CALIBRATED = "calibrated on the first split (vessel-calibrate)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = load_engine(args.model)
     rows, data = [], {"model": args.model, "dataset": args.dataset, "splits": {}}
+    calibrated: tuple[str, float] | None = None
     for split in args.splits.split(","):
         samples = split_samples(args.data, args.dataset, split)
         counts = dict.fromkeys(RULES, Confusion(0, 0, 0, 0))
@@ -82,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         best, _ = best_f1_threshold(probability, truth)
         counts[BEST] = confusion(probability >= best, truth)
         thresholds[BEST] = [best]
+        if calibrated is None:  # The first split calibrates the camera, as vessel-calibrate does.
+            calibrated = (split, best)
+        else:
+            counts[CALIBRATED] = confusion(probability >= calibrated[1], truth)
+            thresholds[CALIBRATED] = [calibrated[1]]
         data["splits"][split] = {}
         for rule, rule_counts in counts.items():
             scores = binary_scores(rule_counts)

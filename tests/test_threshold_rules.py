@@ -25,7 +25,7 @@ def _script():
 def test_threshold_rules_scores_every_rule_per_photograph(tmp_path, capsys):
     script = _script()
     out = tmp_path / "rules"
-    args = ["--model", str(SHIPPED_INT8), "--dataset", "STARE", "--splits", "validation"]
+    args = ["--model", str(SHIPPED_INT8), "--dataset", "STARE", "--splits", "validation,test"]
     assert script.main([*args, "--out", str(out)]) == 0
     data = json.loads((out / "threshold_rules.json").read_text())
     rules = data["splits"]["validation"]
@@ -40,5 +40,9 @@ def test_threshold_rules_scores_every_rule_per_photograph(tmp_path, capsys):
     for otsu, mean in zip(otsu_rule["thresholds"], mean_rule["thresholds"], strict=True):
         assert mean == pytest.approx(0.5 * (otsu + card_threshold))
     assert all(0.7 < rule["f1"] < 0.95 for rule in rules.values())
+    test = data["splits"]["test"]
+    assert list(test) == [*script.RULES, script.BEST, script.CALIBRATED]
+    assert test[script.CALIBRATED]["thresholds"] == best["thresholds"]  # Validation's, applied.
+    assert test[script.BEST]["f1"] >= test[script.CALIBRATED]["f1"]
     assert "STARE validation (3)" in (out / "threshold_rules.md").read_text()
     assert "Otsu, per photograph" in capsys.readouterr().out
