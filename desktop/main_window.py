@@ -68,6 +68,7 @@ from desktop.tasks import (
 )
 from desktop.workers import Worker, WorkerPool
 from runtime.backends import AUTO_BACKEND_MENU, BACKEND_CHOICES, BACKENDS
+from runtime.calibration import Calibration
 from runtime.constants import DEFAULT_FOV_DEGREES, DEFAULT_THRESHOLD
 from runtime.errors import UserInputError
 from runtime.imageio import IMAGE_SUFFIXES, is_image_file, write_png
@@ -138,6 +139,7 @@ class MainWindow(QMainWindow):
         # starts at the model's own (chosen on validation data).
         self.prefs = dataclasses.replace(preferences or Preferences(), threshold=None)
         self.engine: VesselEngine | None = None
+        self.calibration: Calibration | None = None  # Camera calibration in use (prefs'.)
         self.document: ImageDocument | None = None
         self.last_error = ""
         self._cache: OrderedDict[Path, ImageDocument] = OrderedDict()
@@ -325,6 +327,12 @@ class MainWindow(QMainWindow):
             action.setCheckable(True)
             self.backend_group.addAction(action)
             self.backend_actions[backend] = action
+        self.calibration_action = act("Camera &calibration…", self.choose_calibration_dialog)
+        self.calibration_action.setToolTip(
+            "Use the threshold chosen for your camera from a few annotated photographs "
+            "(a file made by vessel-calibrate)"
+        )
+        self.clear_calibration_action = act("Clear camera calibration", self.clear_calibration)
         self.tta_action = act("Average &turns and mirrors (TTA)", self.toggle_tta)
         self.tta_action.setCheckable(True)
         self.tta_action.setToolTip(
@@ -394,6 +402,8 @@ class MainWindow(QMainWindow):
         model_menu.addMenu("&Backend").addActions(list(self.backend_actions.values()))
         model_menu.addSeparator()
         model_menu.addAction(self.tta_action)
+        model_menu.addSeparator()
+        model_menu.addActions([self.calibration_action, self.clear_calibration_action])
         help_menu = menu.addMenu("&Help")
         help_menu.addActions([self.shortcuts_action, self.about_action, self.about_qt_action])
 
@@ -598,13 +608,81 @@ class MainWindow(QMainWindow):
             self._measure_timer.start()
 
     def reset_threshold(self) -> None:
-        """Go back to the model's threshold (chosen on validation data)."""
+        """Go back to the model's threshold (chosen on validation data), or the camera's."""
         if self.engine is None:
             return
-        self.set_threshold(self.engine.threshold)
+        self.set_threshold(self.base_threshold)
         self.prefs = dataclasses.replace(self.prefs, threshold=None)
         if not self.batch_dialog.running:
-            self.batch_dialog.set_engine(self.engine, None)
+            self.batch_dialog.set_engine(self.engine, self._batch_threshold())
+
+    @property
+    def base_threshold(self) -> float:
+        """The threshold before the user moves it: the camera calibration's, else the model's."""
+        if self.calibration is not None:
+            return self.calibration.threshold
+        return self.engine.threshold if self.engine is not None else DEFAULT_THRESHOLD
+
+    def _batch_threshold(self) -> float | None:
+        """What the batch window runs with (``None``: the model's own threshold)."""
+        if self.prefs.threshold is not None:
+            return self.prefs.threshold
+        return self.calibration.threshold if self.calibration is not None else None
+
+    def choose_calibration_dialog(self) -> None:
+        """Choose a camera calibration file (made by ``vessel-calibrate``) and use it."""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Camera calibration", self.prefs.last_folder, "Calibration files (*.json)"
+        )
+        if path:
+            self.use_calibration(path)
+
+    def use_calibration(self, path: str | Path) -> bool:
+        """Use the threshold of the calibration file ``path`` (remembered between sessions).
+
+        A file that cannot be read, or that was made for another model file, is refused with a
+        message; the threshold in use stays.
+        """
+        try:
+            calibration = Calibration.load(path)
+            if self.engine is not None and self.engine.model_path is not None:
+                calibration.check_model(self.engine.model_path, path)
+        except UserInputError as exc:
+            self.report_error("Cannot use the calibration", str(exc))
+            return False
+        self.prefs = dataclasses.replace(self.prefs, calibration=str(path))
+        self.calibration = calibration
+        self._threshold_base_changed()
+        return True
+
+    def clear_calibration(self) -> None:
+        """Stop using the camera calibration: back to the model's threshold."""
+        self.prefs = dataclasses.replace(self.prefs, calibration="")
+        self.calibration = None
+        self._threshold_base_changed()
+
+    def _load_calibration(self, engine: VesselEngine) -> None:
+        """Apply the remembered calibration to a newly loaded model, if it was made for it."""
+        self.calibration = None
+        if not self.prefs.calibration:
+            return
+        try:
+            calibration = Calibration.load(self.prefs.calibration)
+            if engine.model_path is not None:
+                calibration.check_model(engine.model_path, self.prefs.calibration)
+        except UserInputError as exc:
+            self.report_error("Camera calibration not used", str(exc))
+            return
+        self.calibration = calibration
+
+    def _threshold_base_changed(self) -> None:
+        """The calibration changed: the threshold goes to the new base, labels follow."""
+        self._update_actions()
+        if self.engine is None:
+            return
+        self._show_model_label(self.engine)
+        self.side.controls.set_threshold(self._threshold, self.base_threshold)
+        self.reset_threshold()
 
     def set_scale(self, scale: Scale) -> None:
         """Measure lengths and widths with ``scale`` (re-measures the current image)."""
@@ -1010,16 +1088,14 @@ class MainWindow(QMainWindow):
         self._set_busy(None)
         self.engine = engine
         self._cache.clear()
+        self._load_calibration(engine)
         if self.prefs.threshold is None:
-            self._threshold = engine.threshold
-        self.side.controls.set_threshold(self._threshold, engine.threshold)
+            self._threshold = self.base_threshold
+        self.side.controls.set_threshold(self._threshold, self.base_threshold)
         self._show_threshold_state()
         name = engine.card.name or engine.model_path.stem
-        version = engine.card.version or "?"
-        tta = " · TTA" if engine.tta else ""
-        self.model_label.setText(f"Model {name} {version} · {provider_label(engine.provider)}{tta}")
-        self.model_label.setToolTip(f"{engine.model_path} ({self._model_origin})")
-        self.batch_dialog.set_engine(engine, self.prefs.threshold)
+        self._show_model_label(engine)
+        self.batch_dialog.set_engine(engine, self._batch_threshold())
         self.statusBar().showMessage(
             f"Model {name} loaded ({self._model_origin}); "
             f"runs on {provider_label(engine.provider)}",
@@ -1032,6 +1108,20 @@ class MainWindow(QMainWindow):
             self._start_segmentation(pending)
         else:
             self._show_welcome()
+
+    def _show_model_label(self, engine: VesselEngine) -> None:
+        """The status bar's model box: name, version, provider, TTA, camera calibration."""
+        name = engine.card.name or engine.model_path.stem
+        version = engine.card.version or "?"
+        tta = " · TTA" if engine.tta else ""
+        camera = ""
+        if self.calibration is not None:
+            named = self.calibration.camera or Path(self.prefs.calibration).stem
+            camera = f" · calibrated: {named}"
+        self.model_label.setText(
+            f"Model {name} {version} · {provider_label(engine.provider)}{tta}{camera}"
+        )
+        self.model_label.setToolTip(f"{engine.model_path} ({self._model_origin})")
 
     def _model_error(self, message: str) -> None:
         if not self._from_current(self._model_worker):
@@ -1180,13 +1270,14 @@ class MainWindow(QMainWindow):
 
     def _show_threshold_state(self) -> None:
         """Say prominently (status bar, threshold box) when the threshold is not the model's."""
-        model = self.engine.threshold if self.engine is not None else None
+        model = self.base_threshold if self.engine is not None else None
         custom = model is not None and abs(self._threshold - model) > 5e-5
         self.side.controls.mark_custom(custom)
         self.threshold_label.setVisible(custom)
         if custom:
+            whose = "camera's" if self.calibration is not None else "model's"
             self.threshold_label.setText(
-                f"⚠ Threshold {self._threshold:.3f} (model's: {model:.3f})"
+                f"⚠ Threshold {self._threshold:.3f} ({whose}: {model:.3f})"
             )
 
     def _zoom_changed(self, zoom: float) -> None:
@@ -1200,6 +1291,7 @@ class MainWindow(QMainWindow):
         has_image = self.document is not None
         for action in (self.resegment_action, self.fov_action):
             action.setEnabled(has_image and self.engine is not None)
+        self.clear_calibration_action.setEnabled(bool(self.prefs.calibration))
         several = self.image_list.count() > 1
         self.next_action.setEnabled(several)
         self.previous_action.setEnabled(several)

@@ -113,6 +113,8 @@ class Preferences:
         pixel_size_um: Known pixel size of the photographs in µm (wins over the FOV).
         export_folder: Folder of the last export (``""``: ``<photographs' folder>_vessels``,
             never the photographs' own folder).
+        calibration: Camera calibration file in use (``vessel-calibrate``; ``""``: none). Its
+            threshold replaces the model's while the model file is the one it was made for.
     """
 
     last_folder: str = ""
@@ -127,6 +129,7 @@ class Preferences:
     fov_degrees: float | None = DEFAULT_FOV_DEGREES
     pixel_size_um: float | None = None
     export_folder: str = ""
+    calibration: str = ""
 
     def __post_init__(self) -> None:
         Scale(self.fov_degrees, self.pixel_size_um)  # Validates both (UserInputError).
@@ -165,6 +168,7 @@ class Preferences:
             "fov_degrees": "" if self.fov_degrees is None else repr(self.fov_degrees),
             "pixel_size_um": "" if self.pixel_size_um is None else repr(self.pixel_size_um),
             "export_folder": self.export_folder,
+            "calibration": self.calibration,
         }
 
     @property
@@ -196,6 +200,7 @@ class Preferences:
             "fov_degrees": lambda text: None if text == "" else _finite_float(text),
             "pixel_size_um": lambda text: None if text == "" else _finite_float(text),
             "export_folder": str,
+            "calibration": str,
         }
         for item in fields(cls):
             if item.name not in values:

@@ -9,8 +9,10 @@ rule cannot see the annotators' style; three or four annotated photographs of th
 
 :func:`calibrate` runs the model over annotated photographs of one camera and keeps the single
 threshold with the best pooled F1 over their FOV pixels; :class:`Calibration` is that choice as a
-small JSON file bound to the model file it was made with (its SHA-256), which ``vessel-segment
---calibration`` applies. ``python -m runtime.calibrate`` is the command.
+small JSON file bound to the model it was made with (the SHA-256 of its fp32 ONNX file, so it
+holds for the model's gated int8 and bf16 variants too, whose F1 is within 0.005 of fp32), which
+``vessel-segment --calibration`` and the app apply. ``python -m runtime.calibrate`` is the
+command.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.backends import fp32_file
 from runtime.datasets import SamplePaths, load_sample
 from runtime.errors import UserInputError
 from runtime.model_card import check_threshold
@@ -40,8 +43,8 @@ class Calibration:
         threshold: The pooled-F1-best threshold on the photographs.
         camera: What the user calls the camera (free text; may be empty).
         model: The model's name (its card).
-        model_file: The model file's name when calibrated.
-        model_sha256: The model file's SHA-256; the calibration is valid for that file only.
+        model_file: The model's fp32 ONNX file name when calibrated.
+        model_sha256: That file's SHA-256; the calibration is valid for that model only.
         tta: Whether the eight turns and mirrors were averaged.
         photographs: The photographs' ids.
         f1: Pooled F1 of the photographs at ``threshold``.
@@ -104,12 +107,24 @@ class Calibration:
         Raises:
             UserInputError: The model file's SHA-256 differs.
         """
-        if file_sha256(model_path) != self.model_sha256:
+        file, sha256 = model_identity(model_path)
+        if sha256 != self.model_sha256:
             raise UserInputError(
                 f"{source}: made for {self.model_file} (SHA-256 {self.model_sha256[:12]}…), not "
-                f"for {Path(model_path).name}; calibrate this model with python -m "
-                "runtime.calibrate"
+                f"for {file}; calibrate this model with vessel-calibrate"
             )
+
+
+def model_identity(model_path: str | Path) -> tuple[str, str]:
+    """The name and SHA-256 of a model's fp32 ONNX file (given it or its int8 file).
+
+    The fp32 file identifies the model whichever gated variant runs; a file without an fp32
+    sibling identifies itself.
+    """
+    path = fp32_file(model_path)
+    if not path.is_file():
+        path = Path(model_path)
+    return path.name, file_sha256(path)
 
 
 def calibrate(
@@ -156,13 +171,13 @@ def calibrate(
     threshold, f1 = best_f1_threshold(probability, truth)
     threshold = float(np.clip(threshold, 0.01, 0.99))  # Strictly inside (0, 1), as flags are.
     at_model = binary_scores(confusion(probability >= engine.threshold, truth))["f1"]
-    model_path = engine.model_path
+    model_file, model_sha256 = model_identity(engine.model_path) if engine.model_path else ("", "")
     return Calibration(
         threshold=round(threshold, 4),
         camera=camera,
         model=engine.card.name,
-        model_file=model_path.name if model_path else "",
-        model_sha256=file_sha256(model_path) if model_path else "",
+        model_file=model_file,
+        model_sha256=model_sha256,
         tta=bool(engine.tta),
         photographs=tuple(paths.sample_id for paths in samples),
         f1=round(float(f1), 4),
