@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from desktop.batch import Status
 from desktop.main_window import MainWindow
+from runtime.calibration import Calibration, model_identity
 from runtime.provenance import SOFTWARE
 from runtime.units import Scale
 from tests.test_desktop_window import (  # noqa: F401 - fixtures used by name.
@@ -59,6 +60,8 @@ class Dialogs:
             shutil.copy(source, self.clinic / source.name)
         self.results = tmp_path / "chosen_results"
         self.model = model
+        self.calibration = tmp_path / "camera.json"
+        self.window: MainWindow | None = None  # Set once the window exists.
         self.asked: list[tuple[str, tuple]] = []
         self.opened_urls: list[str] = []
 
@@ -69,6 +72,11 @@ class Dialogs:
 
         def open_name(parent, caption, *rest, **kw):
             self.asked.append(("open file", (caption, *rest)))
+            if caption == "Camera calibration":  # Made for the model loaded now.
+                file, sha256 = model_identity(self.window.engine.model_path)
+                calibration = (0.3, "camera", "m", file, sha256, False, ("a",), 0.8, 0.5, 0.7, "")
+                Calibration(*calibration).save(self.calibration)
+                return str(self.calibration), ""
             return (str(self.model) if caption == "Open model" else str(MASK_01)), ""
 
         def save_name(parent, caption, default="", *rest, **kw):
@@ -144,6 +152,7 @@ def test_every_action_of_both_windows_runs_without_an_exception(
     dialogs = Dialogs(tmp_path, tiny_model)
     dialogs.install(monkeypatch)
     window = make_window(qtbot, tiny_model)
+    dialogs.window = window
     qtbot.waitUntil(lambda: window.engine is not None, timeout=TIMEOUT_MS)
     with qtbot.waitSignal(window.image_segmented, timeout=TIMEOUT_MS):
         window.open_action.trigger()
@@ -170,6 +179,7 @@ def test_every_action_of_both_windows_runs_without_an_exception(
         settle(qtbot, window)
         assert not excepthook, f"{action.text()}: {excepthook[0]!r}"
     assert len(triggered) >= 30
+    assert {"Camera &calibration…", "Clear camera calibration"} <= set(triggered)
 
     # The batch window: every button, in the order a user presses them.
     dialog = window.batch_dialog
