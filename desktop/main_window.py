@@ -681,7 +681,9 @@ class MainWindow(QMainWindow):
         if self.engine is None:
             return
         self._show_model_label(self.engine)
-        self.side.controls.set_threshold(self._threshold, self.base_threshold)
+        self.side.controls.set_threshold(
+            self._threshold, self.base_threshold, camera=self.calibration is not None
+        )
         self.reset_threshold()
 
     def set_scale(self, scale: Scale) -> None:
@@ -1091,7 +1093,9 @@ class MainWindow(QMainWindow):
         self._load_calibration(engine)
         if self.prefs.threshold is None:
             self._threshold = self.base_threshold
-        self.side.controls.set_threshold(self._threshold, self.base_threshold)
+        self.side.controls.set_threshold(
+            self._threshold, self.base_threshold, camera=self.calibration is not None
+        )
         self._show_threshold_state()
         name = engine.card.name or engine.model_path.stem
         self._show_model_label(engine)

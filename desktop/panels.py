@@ -123,8 +123,16 @@ class DisplayControls(QGroupBox):
         """The overlay colour shown."""
         return self._colour
 
-    def set_threshold(self, threshold: float, model_threshold: float | None = None) -> None:
-        """Show ``threshold`` without emitting ``threshold_changed``."""
+    def set_threshold(
+        self, threshold: float, model_threshold: float | None = None, camera: bool = False
+    ) -> None:
+        """Show ``threshold`` without emitting ``threshold_changed``.
+
+        Args:
+            threshold: The threshold in use.
+            model_threshold: Where the reset button goes (``None``: unchanged).
+            camera: ``model_threshold`` is a camera calibration's, not the model's own.
+        """
         for widget in (self.threshold_slider, self.threshold_box):
             widget.blockSignals(True)
         self.threshold_box.setValue(threshold)
@@ -132,9 +140,9 @@ class DisplayControls(QGroupBox):
         for widget in (self.threshold_slider, self.threshold_box):
             widget.blockSignals(False)
         if model_threshold is not None:
-            self.reset_button.setToolTip(
-                f"Use the threshold the model was tuned to ({model_threshold:.3f})"
-            )
+            self.reset_button.setText("Camera" if camera else "Model")
+            whose = "your camera's calibration" if camera else "the model was tuned to"
+            self.reset_button.setToolTip(f"Use the threshold {whose} ({model_threshold:.3f})")
 
     def mark_custom(self, custom: bool) -> None:
         """Highlight the threshold box when the threshold is not the model's own."""

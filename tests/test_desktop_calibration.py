@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
 from desktop.settings import load_preferences
@@ -71,11 +72,12 @@ def test_camera_calibration_sets_the_threshold_and_is_remembered(qtbot, tmp_path
     assert not window.threshold_label.isVisible()  # The camera's threshold is not a custom one.
     assert window.clear_calibration_action.isEnabled()
     document = open_and_wait(qtbot, window, IMAGE_01)
-    window.side.controls.set_threshold(0.5)  # The user moves it: marked against the camera's.
-    window.set_threshold(0.5)
+    controls = window.side.controls
+    assert controls.reset_button.text() == "Camera"
+    controls.threshold_box.setValue(0.5)  # The user types 0.5: marked against the camera's.
     assert window.threshold_label.text() == "⚠ Threshold 0.500 (camera's: 0.300)"
-    window.reset_threshold()
-    assert window.side.controls.threshold == pytest.approx(0.3)
+    qtbot.mouseClick(controls.reset_button, Qt.MouseButton.LeftButton)
+    assert controls.threshold == pytest.approx(0.3) and not window.threshold_label.isVisible()
     lower = document.result.rethreshold(0.3).sum()
     assert lower > document.result.rethreshold(model_threshold).sum()  # 0.3 < the model's.
     window.close()
@@ -88,6 +90,7 @@ def test_camera_calibration_sets_the_threshold_and_is_remembered(qtbot, tmp_path
     again.clear_calibration_action.trigger()
     assert again.side.controls.threshold == pytest.approx(model_threshold)
     assert "calibrated" not in again.model_label.text()
+    assert again.side.controls.reset_button.text() == "Model"
     assert not again.clear_calibration_action.isEnabled()
     again.close()
     assert load_preferences().calibration == ""
