@@ -36,9 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="calibration file to write (.json)")
     p.add_argument("--camera", default="", help="name of the camera, kept in the file")
-    p.add_argument(
-        "--model", default=None, help="ONNX model (default: the shipped model in saved_models/)"
-    )
+    cli.add_model_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     cli.add_tta_option(p)
     cli.add_provider_options(p)
@@ -50,9 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``vessel-calibrate``."""
-    from runtime.engine import VesselEngine
     from runtime.errors import require
-    from runtime.models import default_model
 
     args = build_parser().parse_args(argv)
     out = Path(args.out)
@@ -60,14 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserInputError(f"{out}: already exists (pass --overwrite to replace it)")
     require("sklearn", "evaluate")  # Before the model runs: the threshold search needs it.
     samples = find_samples(args.folder, require_manual=True, require_mask=False)
-    engine = VesselEngine.open(
-        args.model or default_model(),
-        provider=args.provider,
-        threads=args.threads,
-        backend=args.backend,
-        precision=args.precision,
-        tta=args.tta,
-    )
+    engine = cli.open_engine(args)
 
     def progress(done: int, total: int, name: str) -> None:
         if not args.quiet:

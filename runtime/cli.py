@@ -54,6 +54,38 @@ def add_tta_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    """``--model``: the ONNX model a runtime CLI runs (default: the shipped one)."""
+    parser.add_argument(
+        "--model", default=None, help="ONNX model (default: the shipped model in saved_models/)"
+    )
+
+
+def open_engine(args: argparse.Namespace, **options):
+    """The engine of a runtime CLI from its ``--model``, provider, backend and ``--tta`` flags.
+
+    Args:
+        args: Parsed flags of :func:`add_model_option`, :func:`add_provider_options`,
+            :func:`add_backend_options` and :func:`add_tta_option`.
+        **options: Further keywords of :class:`runtime.engine.VesselEngine` (``tile``...).
+
+    Returns:
+        The :class:`runtime.engine.VesselEngine`.
+    """
+    from runtime.engine import VesselEngine
+    from runtime.models import default_model
+
+    return VesselEngine.open(
+        args.model or default_model(),
+        provider=args.provider,
+        threads=args.threads,
+        backend=args.backend,
+        precision=args.precision,
+        tta=args.tta,
+        **options,
+    )
+
+
 def add_provider_options(parser: argparse.ArgumentParser) -> None:
     """``--provider`` (:data:`runtime.providers.PROVIDER_CHOICES`) and ``--threads``."""
     parser.add_argument(

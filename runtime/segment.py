@@ -42,9 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("--out", required=True, help="output folder (mirrors the input tree)")
-    p.add_argument(
-        "--model", default=None, help="ONNX model (default: the shipped model in saved_models/)"
-    )
+    cli.add_model_option(p)
     p.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     p.add_argument("--force", action="store_true", help="redo images already done")
     cli.add_threshold_option(p)
@@ -77,9 +75,6 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``vessel-segment`` / ``python -m runtime.segment``."""
-    from runtime.engine import VesselEngine
-    from runtime.models import default_model
-
     args = build_parser().parse_args(argv)
     threshold = cli.threshold_of(args)
     calibration = None
@@ -98,16 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         from runtime.eye_report import check_available
 
         check_available()  # Before any work: fpdf2 missing is said at once.
-    engine = VesselEngine.open(
-        args.model or default_model(),
-        provider=args.provider,
-        threads=args.threads,
-        backend=args.backend,
-        precision=args.precision,
-        tile=args.tile,
-        rescale=not args.no_rescale,
-        tta=args.tta,
-    )
+    engine = cli.open_engine(args, tile=args.tile, rescale=not args.no_rescale)
     if calibration is not None:
         calibration.check_model(engine.model_path, args.calibration)
         threshold = calibration.threshold
