@@ -139,7 +139,7 @@ class MainWindow(QMainWindow):
         # starts at the model's own (chosen on validation data).
         self.prefs = dataclasses.replace(preferences or Preferences(), threshold=None)
         self.engine: VesselEngine | None = None
-        self.calibration: Calibration | None = None  # Camera calibration in use (prefs'.)
+        self.calibration: Calibration | None = None  # prefs.calibration, if made for the model.
         self.document: ImageDocument | None = None
         self.last_error = ""
         self._cache: OrderedDict[Path, ImageDocument] = OrderedDict()
