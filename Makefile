@@ -45,11 +45,19 @@ demo: $(STAMP)
 evaluate: $(STAMP)
 	$(PY) -m keras_unet.evaluate --model $(MODEL) --split test
 
+# The app's window tests run in processes of their own: each leaves ~0.4 GB in the process
+# after its window closes (every-action test: ~9 GB; cause not found yet), and together with the
+# rest they went past the 24 GB of the CI machine (out of memory).
+APP_TESTS_1 := tests/test_desktop_actions.py
+APP_TESTS_2 := tests/test_desktop_window.py tests/test_desktop_calibration.py tests/test_desktop_backend.py
+
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest
+	$(PY) -m pytest $(foreach f,$(APP_TESTS_1) $(APP_TESTS_2),--ignore=$(f))
+	$(PY) -m pytest $(APP_TESTS_1)
+	$(PY) -m pytest $(APP_TESTS_2)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not e2e"
