@@ -15,7 +15,7 @@ from runtime.metrics import METRIC_NAMES
 from runtime.provenance import intended_use
 from runtime.providers import provider_label
 from runtime.reports import fmt
-from runtime.symmetry import GRID_SYMMETRIES
+from runtime.symmetry import TTA_LABEL
 from runtime.units import Scale
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def image_facts(document: ImageDocument) -> list[tuple[str, str]]:
         values["Provider"] = provider_label(result.provider)
         scale = "as is" if result.scale == 1.0 else f"resized × {result.scale:.2f}"
         tiles = "1 tile" if result.tiles == 1 else f"{result.tiles} tiles"
-        tta = f", TTA: {len(GRID_SYMMETRIES)} views" if result.tta else ""
+        tta = f", {TTA_LABEL}" if result.tta else ""
         values["Inference"] = f"{result.seconds:.2f} s ({scale}, {tiles}{tta})"
     return [(label, values.get(label, "–")) for label in FACT_LABELS]
 

@@ -643,12 +643,8 @@ class MainWindow(QMainWindow):
         A file that cannot be read, or that was made for another model file, is refused with a
         message; the threshold in use stays.
         """
-        try:
-            calibration = Calibration.load(path)
-            if self.engine is not None and self.engine.model_path is not None:
-                calibration.check_model(self.engine.model_path, path)
-        except UserInputError as exc:
-            self.report_error("Cannot use the calibration", str(exc))
+        calibration = self._read_calibration(path, "Cannot use the calibration")
+        if calibration is None:
             return False
         self.prefs = dataclasses.replace(self.prefs, calibration=str(path))
         self.calibration = calibration
@@ -661,19 +657,24 @@ class MainWindow(QMainWindow):
         self.calibration = None
         self._threshold_base_changed()
 
-    def _load_calibration(self, engine: VesselEngine) -> None:
+    def _load_calibration(self) -> None:
         """Apply the remembered calibration to a newly loaded model, if it was made for it."""
         self.calibration = None
-        if not self.prefs.calibration:
-            return
+        if self.prefs.calibration:
+            title = "Camera calibration not used"
+            self.calibration = self._read_calibration(self.prefs.calibration, title)
+
+    def _read_calibration(self, path: str | Path, title: str) -> Calibration | None:
+        """The calibration file ``path`` if it reads and suits the model loaded (else a message
+        under ``title`` and ``None``)."""
         try:
-            calibration = Calibration.load(self.prefs.calibration)
-            if engine.model_path is not None:
-                calibration.check_model(engine.model_path, self.prefs.calibration)
+            calibration = Calibration.load(path)
+            if self.engine is not None and self.engine.model_path is not None:
+                calibration.check_model(self.engine.model_path, path)
         except UserInputError as exc:
-            self.report_error("Camera calibration not used", str(exc))
-            return
-        self.calibration = calibration
+            self.report_error(title, str(exc))
+            return None
+        return calibration
 
     def _threshold_base_changed(self) -> None:
         """The calibration changed: the threshold goes to the new base, labels follow."""
@@ -1090,7 +1091,7 @@ class MainWindow(QMainWindow):
         self._set_busy(None)
         self.engine = engine
         self._cache.clear()
-        self._load_calibration(engine)
+        self._load_calibration()
         if self.prefs.threshold is None:
             self._threshold = self.base_threshold
         self.side.controls.set_threshold(

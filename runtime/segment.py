@@ -16,7 +16,7 @@ from runtime import cli, cohort
 from runtime.batch import ImageEvent, ImageState, check_output_dir, collect_jobs, segment_batch
 from runtime.calibration import Calibration
 from runtime.errors import UserInputError, cli_errors
-from runtime.symmetry import GRID_SYMMETRIES
+from runtime.symmetry import TTA_LABEL
 
 
 def print_progress(event: ImageEvent) -> None:
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         calibration.check_model(engine.model_path, args.calibration)
         threshold = calibration.threshold
     if not args.quiet:
-        tta = f"TTA: {len(GRID_SYMMETRIES)} views" if engine.tta else "no TTA"
+        tta = TTA_LABEL if engine.tta else "no TTA"
         calibrated = (
             f" (calibrated: {calibration.camera or args.calibration})" if calibration else ""
         )

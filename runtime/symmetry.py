@@ -55,3 +55,5 @@ class GridSymmetry:
 GRID_SYMMETRIES: tuple[GridSymmetry, ...] = tuple(
     GridSymmetry(turns, mirror) for turns in range(4) for mirror in (False, True)
 )
+#: How outputs say that test-time augmentation ran (the CLI's start line, the app's facts).
+TTA_LABEL = f"TTA: {len(GRID_SYMMETRIES)} views"
