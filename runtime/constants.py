@@ -22,6 +22,11 @@ DRIVE_RGB_STD: tuple[float, float, float] = (46.2073, 29.1316, 17.5587)
 #: is used as it is.
 WORKING_FOV_DIAMETER: float = 539.0
 RESCALE_TOLERANCE: float = 0.1
+#: Diameter of the FOV, in pixels, at which vessel maps are measured and the quality gate judges
+#: sharpness, whatever scale the model works at: DRIVE's, where the measurements' pixel
+#: constants (spurs, junction merges, arc steps) and the gate's thresholds were chosen. A fixed
+#: definition, so a cohort measured with two models (at 539 or 768 px) gives comparable numbers.
+MEASUREMENT_FOV_DIAMETER: float = 539.0
 
 #: Angular field of view of a fundus camera (degrees across the FOV disc) assumed when the
 #: user gives none: DRIVE's Canon CR5 and most clinic cameras image 45 degrees.

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.constants import WORKING_FOV_DIAMETER
+from runtime.constants import MEASUREMENT_FOV_DIAMETER
 from runtime.model_card import ModelCard, check_threshold
 from runtime.predictors import Predictor
 from runtime.preparation import model_input
@@ -49,7 +49,6 @@ class SegmentationResult:
     tiles: int
     seconds: float  # inference time (resize + model + resize back), not reading
     provider: str
-    working_diameter: float = WORKING_FOV_DIAMETER  # the model's FOV diameter (measurements)
     working_probability: np.ndarray | None = None  # as the model gave it, at ``scale``
     quality: Quality = field(default_factory=Quality)  # the quality gate's verdict
     tta: bool = False  # averaged over the eight turns and mirrors
@@ -64,12 +63,13 @@ class SegmentationResult:
         return binary_mask(self.probability, threshold, self.fov)
 
     def measure(self, threshold: float | None = None, scale: Scale | None = None) -> dict:
-        """Vessel measurements at the working scale, in the units of ``scale`` (default 45°).
+        """Vessel measurements at the measurement scale, in the units of ``scale`` (default 45°).
 
-        Measured on the probability map the model produced at the working scale (not on the
-        map brought back to the photograph's size), resampled to exactly the working diameter
-        and thresholded there (:func:`runtime.measurements.measure_map`), so the values do not
-        depend on the photograph's pixel count.
+        Measured on the probability map the model produced at its working scale (not on the
+        map brought back to the photograph's size), resampled so the FOV is exactly
+        :data:`~runtime.constants.MEASUREMENT_FOV_DIAMETER` across and thresholded there
+        (:func:`runtime.measurements.measure_map`), so the values depend on neither the
+        photograph's pixel count nor the model's working scale.
 
         Args:
             threshold: Default: the result's.
@@ -90,7 +90,7 @@ class SegmentationResult:
         else:
             probability, fov = self.working_probability, resize_mask(self.fov, self.scale)
         return measure_map(
-            probability, fov, threshold, scale, self.working_diameter, prior_factor=self.scale
+            probability, fov, threshold, scale, MEASUREMENT_FOV_DIAMETER, prior_factor=self.scale
         )
 
     def overlay(
@@ -296,9 +296,8 @@ class VesselEngine:
             tiles=raw.tiles,
             seconds=time.perf_counter() - start,
             provider=self.provider,
-            working_diameter=self.card.working_fov_diameter,
             working_probability=raw.working,
-            quality=assess(image, fov, fov_source, self.card.working_fov_diameter),
+            quality=assess(image, fov, fov_source),
             tta=self.tta,
         )
 

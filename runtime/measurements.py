@@ -2,8 +2,10 @@
 
 Everything is computed on the vessel mask restricted to the field of view (FOV). :func:`measure`
 works in the pixels of the map it is given; what users see (:func:`measure_map`) is measured at
-the model's working scale (the map resampled so the FOV is ``working_fov_diameter`` pixels
-across, :func:`measure_at_working_scale`), so it does not depend on the camera's pixel count,
+one scale (the map resampled so the FOV is
+:data:`~runtime.constants.MEASUREMENT_FOV_DIAMETER` pixels across,
+:func:`measure_at_measurement_scale`), so it depends on neither the camera's pixel count nor the
+scale the model works at,
 and then given units by a :class:`runtime.units.Scale` (:func:`shown_values`): density in %,
 lengths in mm, widths in µm (45° field of view by default), or FOV-relative units.
 
@@ -66,7 +68,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 from skimage.morphology import skeletonize
 
-from runtime.constants import MEASURE_RESCALE_TOLERANCE, WORKING_FOV_DIAMETER
+from runtime.constants import MEASURE_RESCALE_TOLERANCE, MEASUREMENT_FOV_DIAMETER
 from runtime.symmetry import GRID_SYMMETRIES
 from runtime.units import UNITS, Scale
 
@@ -76,7 +78,7 @@ ARC_STEP = 5
 MIN_SEGMENT_PIXELS = 10
 #: Default length (skeleton pixels) under which a free-ended side branch is a spur, not an arm
 #: of a junction, and under which a segment between two junctions merges them into one: 5
-#: pixels at the 539 px working scale, about 120 µm, half the widest vessels' width. Chosen on
+#: pixels at the 539 px measurement scale, about 120 µm, half the widest vessels' width. Chosen on
 #: the shipped model's maps of DRIVE test 01-08 as they are, enlarged 2x and turned 90°
 #: (largest change of the count 14.5 % / 6.3 % without pruning or merging, 10.0 % / 4.4 % with
 #: 5 and 5; longer spurs and merges removed more real junctions than unstable ones).
@@ -215,7 +217,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "fractal_dimension",
         "Fractal dimension",
         3,
-        "Box-counting dimension of the vessel map at the working scale",
+        "Box-counting dimension of the vessel map at the measurement scale",
     ),
     Measurement(
         "tortuosity",
@@ -234,9 +236,9 @@ def shown_values(
     """The values of :data:`MEASUREMENTS` in the units shown, rounded as the CSV keeps them.
 
     Args:
-        measured: Measured at the working scale (:func:`measure_at_working_scale`).
+        measured: Measured at the measurement scale (:func:`measure_at_measurement_scale`).
         scale: How lengths and widths get units.
-        diameter: The working FOV diameter in pixels.
+        diameter: The FOV diameter it was measured at, in pixels.
         factor: What the photograph was resized by to reach it.
 
     Returns:
@@ -254,11 +256,11 @@ def shown_values(
     return values
 
 
-def measure_at_working_scale(
+def measure_at_measurement_scale(
     probability: np.ndarray,
     fov: np.ndarray,
     threshold: float,
-    diameter: float = WORKING_FOV_DIAMETER,
+    diameter: float = MEASUREMENT_FOV_DIAMETER,
 ) -> tuple[VesselMeasurements, float]:
     """Measure a vessel map with its FOV resampled to exactly ``diameter`` pixels across.
 
@@ -272,10 +274,10 @@ def measure_at_working_scale(
         probability: ``(H, W)`` probabilities in [0, 1] (or a 0/1 mask).
         fov: ``(H, W)`` FOV mask.
         threshold: Probability at or above which a pixel is vessel.
-        diameter: The working FOV diameter (the model card's ``working_fov_diameter``).
+        diameter: The FOV diameter measurements are defined at.
 
     Returns:
-        ``(measurements in working pixels, resize factor used)``.
+        ``(measurements in pixels of that scale, resize factor used)``.
     """
     from runtime.fov import fov_diameter
     from runtime.scaling import resize_fraction, resize_mask
@@ -294,10 +296,10 @@ def measure_map(
     fov: np.ndarray,
     threshold: float,
     scale: Scale | None = None,
-    diameter: float = WORKING_FOV_DIAMETER,
+    diameter: float = MEASUREMENT_FOV_DIAMETER,
     prior_factor: float = 1.0,
 ) -> dict[str, float | int]:
-    """What every caller reports of a vessel map: :func:`measure_at_working_scale`, then
+    """What every caller reports of a vessel map: :func:`measure_at_measurement_scale`, then
     :func:`shown_values` (units from ``scale``, default 45°).
 
     Args:
@@ -305,11 +307,11 @@ def measure_map(
         fov: Its FOV mask.
         threshold: Vessel threshold.
         scale: Units of lengths and widths.
-        diameter: The working FOV diameter.
+        diameter: The FOV diameter measurements are defined at.
         prior_factor: What the photograph had already been resized by to give ``probability``
-            (the engine's working scale), so a pixel size refers to the photograph's pixels.
+            (to the model's working scale), so a pixel size refers to the photograph's pixels.
     """
-    measured, factor = measure_at_working_scale(probability, fov, threshold, diameter)
+    measured, factor = measure_at_measurement_scale(probability, fov, threshold, diameter)
     return shown_values(measured, scale or Scale(), diameter, factor * prior_factor)
 
 

@@ -1,7 +1,7 @@
 """Is this a gradable colour fundus photograph? The quality gate run before anything is measured.
 
-:func:`assess` looks at the photograph inside its field of view (FOV), at the model's working
-scale, and names every problem it finds; an image with any problem is *rejected*: it is still
+:func:`assess` looks at the photograph inside its field of view (FOV), at the measurement scale
+(:data:`~runtime.constants.MEASUREMENT_FOV_DIAMETER`, whatever scale the model works at), and names every problem it finds; an image with any problem is *rejected*: it is still
 segmented (so the user can see what the model made of it), but no measurements are reported for
 it, and the side panel, the CSV (``quality`` column, ``status`` ``rejected``), the batch table and
 the report say why.
@@ -19,7 +19,7 @@ degraded copies of them:
   ``min_brightness`` (40 of 255; the dimmest real photograph: 64).
 * **overexposed**: the median green inside the FOV is over ``max_green`` (200; real: 38 to 116,
   a photograph tripled in exposure: 255).
-* **too blurred**: fine detail against vessel-scale detail of the green channel at the working
+* **too blurred**: fine detail against vessel-scale detail of the green channel at the measurement
   scale (std of ``green - blur(2 px)`` over std of ``blur(2 px) - blur(8 px)``, inside the FOV
   shrunk by 10 px) under ``min_sharpness`` (0.3; real photographs: 0.44 to 1.04, DRIVE 01 blurred
   with a Gaussian of 2 px: 0.34, of 3 px: 0.22).
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from runtime.constants import WORKING_FOV_DIAMETER
+from runtime.constants import MEASUREMENT_FOV_DIAMETER
 
 #: Thresholds of the checks (see the module docstring for how they were chosen).
 THRESHOLDS: dict[str, float] = {
@@ -48,7 +48,7 @@ THRESHOLDS: dict[str, float] = {
     "min_colour_spread": 10.0,
     "min_red_green": 1.2,
 }
-#: Pixels the FOV is shrunk by (at the working scale) before the sharpness is measured, so the
+#: Pixels the FOV is shrunk by (at the measurement scale) before the sharpness is measured, so the
 #: FOV's own rim does not count as detail.
 RIM_PIXELS = 10
 
@@ -99,7 +99,7 @@ def assess(
     image: np.ndarray,
     fov: np.ndarray,
     fov_source: str = "estimated",
-    diameter: float = WORKING_FOV_DIAMETER,
+    diameter: float = MEASUREMENT_FOV_DIAMETER,
 ) -> Quality:
     """Check a photograph before its measurements are trusted (see the module docstring).
 
@@ -107,7 +107,7 @@ def assess(
         image: ``(H, W, 3)`` uint8 RGB photograph.
         fov: ``(H, W)`` bool FOV mask used to segment it.
         fov_source: ``"estimated"`` or ``"given"`` (a given mask is not checked for roundness).
-        diameter: Working FOV diameter the sharpness is measured at.
+        diameter: FOV diameter the sharpness is measured at (its thresholds were chosen there).
 
     Returns:
         The verdict.

@@ -1,13 +1,13 @@
 """The physical scale of a photograph: how measured pixels become micrometres.
 
-Measurements are taken at the model's working scale (:mod:`runtime.scaling`): the vessel map is
-resampled so its field of view (FOV) is ``working_fov_diameter`` pixels across whatever camera
-took it, so the numbers do not depend on the photograph's pixel count. A :class:`Scale` then turns
-those working pixels into micrometres, in one of three ways:
+Measurements are taken at one scale (:data:`runtime.constants.MEASUREMENT_FOV_DIAMETER`): the
+vessel map is resampled so its field of view (FOV) is that many pixels across whatever camera took
+it and whatever scale the model works at, so the numbers do not depend on the photograph's pixel
+count. A :class:`Scale` then turns those pixels into micrometres, in one of three ways:
 
 * **camera field of view** (the default, :data:`~runtime.constants.DEFAULT_FOV_DEGREES` = 45°):
   the FOV disc spans ``degrees * RETINA_UM_PER_DEGREE`` micrometres of retina (288 um per degree,
-  an emmetropic schematic eye), so one working pixel is that divided by the working diameter
+  an emmetropic schematic eye), so one pixel is that divided by the measurement diameter
   (45° and 539 px: 24.0 um). Exact for an average eye; a long (myopic) eye makes vessels look
   smaller, a short one larger, by up to about 10 %;
 * **pixel size** of the photograph, in micrometres, when the camera's calibration is known;
@@ -121,13 +121,13 @@ class Scale:
     def convert(
         self, dimension: str, working_pixels: float, diameter: float, factor: float
     ) -> float:
-        """A length or width measured in working pixels, in :meth:`unit` of ``dimension``.
+        """A length or width measured in pixels at ``diameter``, in :meth:`unit` of ``dimension``.
 
         Args:
             dimension: A key of :data:`UNITS`.
-            working_pixels: The value measured at the working scale.
-            diameter: The working FOV diameter in pixels (the model's).
-            factor: What the photograph was resized by to reach it (working / original pixels).
+            working_pixels: The value measured at the measurement scale.
+            diameter: The FOV diameter it was measured at, in pixels.
+            factor: What the photograph was resized by to reach it (measured / original pixels).
         """
         unit = self.unit(dimension)
         if not self.physical:
