@@ -1,10 +1,11 @@
 """Is this a gradable colour fundus photograph? The quality gate run before anything is measured.
 
 :func:`assess` looks at the photograph inside its field of view (FOV), at the measurement scale
-(:data:`~runtime.constants.MEASUREMENT_FOV_DIAMETER`, whatever scale the model works at), and names every problem it finds; an image with any problem is *rejected*: it is still
-segmented (so the user can see what the model made of it), but no measurements are reported for
-it, and the side panel, the CSV (``quality`` column, ``status`` ``rejected``), the batch table and
-the report say why.
+(:data:`~runtime.constants.MEASUREMENT_FOV_DIAMETER`, whatever scale the model works at), and
+names every problem it finds; an image with any problem is *rejected*: it is still segmented (so
+the user can see what the model made of it), but no measurements are reported for it, and the side
+panel, the CSV (``quality`` column, ``status`` ``rejected``), the batch table and the report say
+why.
 
 The checks and their thresholds (:data:`THRESHOLDS`), chosen on the photographs of DRIVE,
 STARE, HRF and LES-AV in ``data/`` (127 images, every one accepted) and on
