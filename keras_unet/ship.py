@@ -81,6 +81,7 @@ def score(model_path: Path, data_dir: str | Path = DATA_ROOT) -> None:
     for tta, suffix in ((False, ""), (True, "_tta")):
         engine = load_engine(model_path, tta=tta)
         result = evaluate_split(engine, data_dir, "DRIVE", "test", progress=False)
+        result["model"] = model_path.name  # It lies beside it: no machine's path in a shipped file.
         write_report(dest / f"metrics{suffix}", result, to_markdown(result))
         setattr(card, f"test_summary{suffix}", summary(result["pooled"]["at_threshold"]))
     card.save(dest / CARD_NAME)

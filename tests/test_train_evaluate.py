@@ -265,7 +265,7 @@ def test_ship_copies_the_model_and_scores_it(tiny_run, drive_crops, tmp_path, ca
     assert (dest / "tiny_shipped.keras").read_bytes() == (tiny_run / "model.keras").read_bytes()
     card = json.loads((dest / "config.json").read_text())
     metrics = json.loads((dest / "metrics.json").read_text())
-    assert card["name"] == "tiny_shipped"
+    assert card["name"] == "tiny_shipped" and metrics["model"] == "tiny_shipped.keras"
     assert card["test_summary"]["f1"] == round(metrics["pooled"]["at_threshold"]["f1"], 4)
     tta = json.loads((dest / "metrics_tta.json").read_text())
     assert tta["tta"] and card["test_summary_tta"]["f1"] == round(
