@@ -2,12 +2,11 @@
 
 Everything is computed on the vessel mask restricted to the field of view (FOV). :func:`measure`
 works in the pixels of the map it is given; what users see (:func:`measure_map`) is measured at
-one scale (the map resampled so the FOV is
-:data:`~runtime.constants.MEASUREMENT_FOV_DIAMETER` pixels across,
-:func:`measure_at_measurement_scale`), so it depends on neither the camera's pixel count nor the
-scale the model works at,
-and then given units by a :class:`runtime.units.Scale` (:func:`shown_values`): density in %,
-lengths in mm, widths in µm (45° field of view by default), or FOV-relative units.
+one scale (the map resampled so the FOV is :data:`~runtime.constants.MEASUREMENT_FOV_DIAMETER`
+pixels across, :func:`measure_at_measurement_scale`), so it depends on neither the camera's pixel
+count nor the scale the model works at, and then given units by a :class:`runtime.units.Scale`
+(:func:`shown_values`): density in %, lengths in mm, widths in µm (45° field of view by default),
+or FOV-relative units.
 
 Definitions (pure NumPy/SciPy/scikit-image, no deep-learning runtime):
 
