@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.constants import MEASUREMENT_FOV_DIAMETER
 from runtime.model_card import ModelCard, check_threshold
 from runtime.predictors import Predictor
 from runtime.preparation import model_input
@@ -89,9 +88,7 @@ class SegmentationResult:
             probability, fov = self.probability, self.fov
         else:
             probability, fov = self.working_probability, resize_mask(self.fov, self.scale)
-        return measure_map(
-            probability, fov, threshold, scale, MEASUREMENT_FOV_DIAMETER, prior_factor=self.scale
-        )
+        return measure_map(probability, fov, threshold, scale, prior_factor=self.scale)
 
     def overlay(
         self, image: np.ndarray, colour: tuple[int, int, int] = (0, 255, 0), opacity: float = 0.6

@@ -118,25 +118,23 @@ class Scale:
         physical, relative = UNITS[dimension]
         return physical if self.physical else relative
 
-    def convert(
-        self, dimension: str, working_pixels: float, diameter: float, factor: float
-    ) -> float:
+    def convert(self, dimension: str, pixels: float, diameter: float, factor: float) -> float:
         """A length or width measured in pixels at ``diameter``, in :meth:`unit` of ``dimension``.
 
         Args:
             dimension: A key of :data:`UNITS`.
-            working_pixels: The value measured at the measurement scale.
+            pixels: The value measured at the measurement scale.
             diameter: The FOV diameter it was measured at, in pixels.
             factor: What the photograph was resized by to reach it (measured / original pixels).
         """
         unit = self.unit(dimension)
         if not self.physical:
-            return working_pixels / diameter * unit.per_micrometre
+            return pixels / diameter * unit.per_micrometre
         if self.pixel_size_um is not None:
             um_per_pixel = self.pixel_size_um / factor
         else:
             um_per_pixel = self.fov_degrees * RETINA_UM_PER_DEGREE / diameter
-        return working_pixels * um_per_pixel * unit.per_micrometre
+        return pixels * um_per_pixel * unit.per_micrometre
 
 
 def scale_from_options(
