@@ -261,9 +261,7 @@ class MeasurementsPanel(_FormPanel):
         elif rejected:
             self.note.setText("not measured: the photograph failed the quality gate")
         else:
-            self.note.setText(
-                f"at the measurement scale, inside the FOV, at threshold {threshold:.4g}"
-            )
+            self.note.setText(f"at the measurement scale, in the FOV, threshold {threshold:.4g}")
 
     def show_updating(self) -> None:
         """Say the values are being recomputed for a new threshold."""
