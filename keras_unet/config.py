@@ -58,6 +58,9 @@ class TrainConfig:
         batch_size: Patches per step (global batch under a distribution strategy).
         learning_rate: Initial Adam learning rate.
         lr_schedule: ``cosine`` decay to 1 % over all steps, or ``constant``.
+        ema_momentum: Keep an exponential moving average of the weights with this momentum
+            (Keras' ``use_ema``); validation, the best checkpoint and the shipped model use the
+            averaged weights. 0 turns it off.
         validation_images: DRIVE-layout training images held out for validation where the data
             root records no splits (a folder of the user's own).
         validation_seed: Seed choosing them.
@@ -91,6 +94,7 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 1e-3
     lr_schedule: str = "cosine"
+    ema_momentum: float = 0.0
     validation_images: int = VALIDATION_IMAGES
     validation_seed: int = VALIDATION_SEED
     seed: int = 42
@@ -182,6 +186,8 @@ class TrainConfig:
             raise ConfigError(f"--dropout must be in [0, 1), received {self.dropout}")
         if not self.learning_rate > 0:
             raise ConfigError(f"--learning-rate must be > 0, received {self.learning_rate}")
+        if not 0.0 <= self.ema_momentum < 1.0:
+            raise ConfigError(f"--ema-momentum must be in [0, 1), received {self.ema_momentum}")
         if self.validation_images < 0:
             raise ConfigError(
                 f"--validation-images must be >= 0, received {self.validation_images}"

@@ -150,13 +150,24 @@ def _compile(model, config: TrainConfig) -> None:
     else:
         learning_rate = config.learning_rate
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(
+            learning_rate,
+            use_ema=config.ema_momentum > 0,
+            ema_momentum=config.ema_momentum or 0.99,
+        ),
         loss=get_loss(config.loss),
         metrics=training_metrics(),
     )
 
 
-def _make_run_callback(config: TrainConfig, run_dir: Path, state: dict[str, Any]):
+def _make_run_callbacks(config: TrainConfig, run_dir: Path, state: dict[str, Any]) -> list:
+    """Callbacks that save ``last.keras``, ``best.keras``, ``state.json`` and the loss plot.
+
+    With ``ema_momentum`` the last checkpoint is written before Keras' ``SwapEMAWeights`` puts
+    the averaged weights into the model (so ``--resume`` continues from the trained weights
+    with the average in the optimizer), and the best checkpoint after it (so validation, the
+    best epoch and the shipped model all use the averaged weights).
+    """
     import keras
 
     from keras_unet.plots import plot_history
@@ -164,8 +175,18 @@ def _make_run_callback(config: TrainConfig, run_dir: Path, state: dict[str, Any]
     monitor = config.monitor if state.get("has_validation", True) else "loss"
     mode_max = monitor in ("val_dice", "val_auc")
 
+    def save(model, name: str) -> None:
+        model.save(run_dir / f".{name}.tmp.keras")
+        os.replace(run_dir / f".{name}.tmp.keras", run_dir / name)
+
+    class LastCheckpoint(keras.callbacks.Callback):
+        """Saves the model and its optimizer after every epoch, for ``--resume``."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            save(self.model, "last.keras")
+
     class RunCheckpoint(keras.callbacks.Callback):
-        """Saves last/best checkpoints, the state file and the loss plot after every epoch."""
+        """Saves the best checkpoint, the state file and the loss plot after every epoch."""
 
         def on_train_begin(self, logs=None):
             self._started = time.monotonic()
@@ -177,11 +198,8 @@ def _make_run_callback(config: TrainConfig, run_dir: Path, state: dict[str, Any]
             best = state.get("best")
             improved = best is None or (value > best if mode_max else value < best)
             if improved:
-                self.model.save(run_dir / ".best.keras.tmp.keras")
-                os.replace(run_dir / ".best.keras.tmp.keras", run_dir / "best.keras")
+                save(self.model, "best.keras")
                 state.update(best=value, best_epoch=epoch + 1)
-            self.model.save(run_dir / ".last.keras.tmp.keras")
-            os.replace(run_dir / ".last.keras.tmp.keras", run_dir / "last.keras")
             state.update(
                 epoch=epoch + 1,
                 monitor=monitor,
@@ -190,7 +208,8 @@ def _make_run_callback(config: TrainConfig, run_dir: Path, state: dict[str, Any]
             write_json(run_dir / "state.json", state)
             plot_history(run_dir / "history.csv", run_dir / "loss_curves.png", config.name)
 
-    return RunCheckpoint()
+    averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema_momentum else []
+    return [LastCheckpoint(), *averaging, RunCheckpoint()]
 
 
 def _choose_threshold(model, run_dir: Path, validation: dict[str, list]) -> dict[str, Any]:
@@ -367,7 +386,7 @@ def train(
     callbacks = [
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False),
-        _make_run_callback(config, run_dir, state),
+        *_make_run_callbacks(config, run_dir, state),
         keras.callbacks.TerminateOnNaN(),
     ]
     if verbose == "auto":
@@ -511,6 +530,13 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     a("--batch-size", type=int, default=d.batch_size, help="patches per step (global batch)")
     a("--learning-rate", type=float, default=d.learning_rate, help="initial Adam learning rate")
     a("--lr-schedule", default=d.lr_schedule, help="cosine (decay to 1%%) or constant")
+    a(
+        "--ema-momentum",
+        type=float,
+        default=d.ema_momentum,
+        help="validate, select and ship an exponential moving average of the weights with this "
+        "momentum (e.g. 0.999); 0: off",
+    )
     a(
         "--validation-images",
         type=int,

@@ -286,3 +286,29 @@ def test_compare_tables_runs(tiny_run, drive_crops, tmp_path):
     assert 0.0 <= rows[0]["test_f1"] <= 1.0
     table = compare.to_markdown(rows)
     assert table.splitlines()[2].startswith("| tiny | 4 | 2 | 32 | mse |")
+
+
+def test_weight_averaging_ships_the_average_and_resumes_from_the_trained_weights(
+    drive_crops, tmp_path
+):
+    import keras
+    import numpy as np
+
+    from keras_unet.train import resume_config, train
+
+    config = tiny_config(drive_crops, tmp_path, "averaged", epochs=1, ema_momentum=0.9)
+    run_dir = train(config, verbose=0)
+    last = keras.saving.load_model(run_dir / "last.keras", compile=True)
+    shipped = keras.saving.load_model(run_dir / "model.keras", compile=False)
+    assert last.optimizer.use_ema and last.optimizer.ema_momentum == pytest.approx(0.9)
+    averages = {v.path.split("/", 1)[-1]: np.asarray(v) for v in last.optimizer.variables}
+    pairs = list(zip(last.trainable_variables, shipped.trainable_variables, strict=True))
+    # The one epoch is the best one: the shipped model holds the average, last.keras the
+    # trained weights (what --resume continues from) and the average in its optimizer.
+    for trained, averaged in pairs:
+        average = averages[f"{trained.path.replace('/', '_')}_average"]
+        np.testing.assert_allclose(np.asarray(averaged), average, rtol=1e-6, atol=1e-7)
+    assert any(not np.array_equal(np.asarray(t), np.asarray(s)) for t, s in pairs)
+    resumed = train(resume_config(tmp_path, "averaged", epochs=2), resume=True, verbose=0)
+    assert json.loads((resumed / "state.json").read_text())["epoch"] == 2
+    assert json.loads((resumed / "config.json").read_text())["training"]["ema_momentum"] == 0.9
