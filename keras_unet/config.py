@@ -188,6 +188,8 @@ class TrainConfig:
             raise ConfigError(f"--learning-rate must be > 0, received {self.learning_rate}")
         if not 0.0 <= self.ema_momentum < 1.0:
             raise ConfigError(f"--ema-momentum must be in [0, 1), received {self.ema_momentum}")
+        if self.ema_momentum and self.strategy == "multiworker":
+            raise ConfigError("--ema-momentum is not available with --strategy multiworker")
         if self.validation_images < 0:
             raise ConfigError(
                 f"--validation-images must be >= 0, received {self.validation_images}"

@@ -109,6 +109,11 @@ def test_existing_run_folder_needs_overwrite(tiny_run, capsys):
         (["--loss", "focal"], "--loss: invalid choice: 'focal' (choose from 'mse', 'bce'"),
         (["--depth", "9"], "--depth must be in [1, 7], received 9"),
         (["--name", "../escape"], "--name must be a plain folder name"),
+        (["--ema-momentum", "1"], "--ema-momentum must be in [0, 1), received 1.0"),
+        (
+            ["--ema-momentum", "0.999", "--strategy", "multiworker"],
+            "--ema-momentum is not available with --strategy multiworker",
+        ),
     ],
 )
 def test_invalid_flags_are_refused_up_front(tmp_path, capsys, flags, message):
